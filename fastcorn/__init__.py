@@ -1,0 +1,41 @@
+"""fastcorn: a fast, correct ASGI server.
+
+Public API: :func:`run`, :func:`serve`, :class:`Config`, ``__version__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from fastcorn import _asgi, _parser  # noqa: F401  (the compiled fast path)
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(
+        "fastcorn's compiled extension is missing. Build it with "
+        "`pip install .` (or, in a checkout, `python setup.py build_ext --inplace`); "
+        "it needs Cython and a C compiler. There is no pure-Python fallback."
+    ) from exc
+
+from fastcorn.config import Config
+
+__version__ = "0.1.0"
+__all__ = ["Config", "run", "serve", "__version__"]
+
+
+def run(app: Any, **options: Any) -> None:
+    """Serve ``app`` (an ASGI app or a 'module:attr' string) until interrupted.
+
+    Raises SystemExit with a non-zero status when the server cannot start or fails.
+    """
+    from fastcorn.server import run as run_server
+
+    code = run_server(Config(app=app, **options))
+    if code:
+        raise SystemExit(code)
+
+
+async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
+    """Serve inside an existing asyncio or trio program; returns the exit code."""
+    from fastcorn.server import serve as serve_app
+
+    return await serve_app(app, config, **options)

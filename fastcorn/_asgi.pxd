@@ -1,0 +1,74 @@
+# The ASGI HTTP request/response cycle, written once and shared by every HTTP version.
+#
+# Call flow:
+#   protocol (HTTP/1.1 in _parser.pyx, HTTP/2 later)        backend (asyncio/uvloop, trio)
+#     parses a request head, builds the scope
+#     cycle = HTTPCycle(state, stream, scope)
+#     backend.spawn(cycle)  ──────────────────────────────▶  runs cycle.run() as a task
+#     cycle.feed_body(chunk) / cycle.end_body()                 app: await receive() ◀── body buffered here
+#     cycle.disconnect()  (client went away)                    app: await send(msg) ──▶ stream.send_*()
+#     stream.writing_paused / cycle.wake_writer()               send() waits while the stream is paused
+#     stream.cycle_done(cycle) ◀── run() finishes (always, also on app errors)
+#
+# A Stream is the one thing the cycle writes to: an HTTP/1.1 connection (one cycle at a
+# time) or an HTTP/2 stream. It is a cdef class so that HTTP/1.1 pays a C call, while a
+# Python subclass (the h2 stream) can still override the cpdef methods.
+
+cdef class ServerState:
+    # Everything a connection needs from the server, shared by all of its connections.
+    cdef public object app                 # ASGI 3 callable
+    cdef public object backend             # spawn(cycle), create_waiter(), timer(callback)
+    cdef public str root_path
+    cdef public dict lifespan_state        # copied shallowly into every scope["state"]
+    cdef public bytes default_headers      # b"date: ...\r\nserver: fastcorn\r\n", refreshed each second
+    cdef public bint access_log
+    cdef public object log_access          # fastcorn.logging.log_access when access_log is on
+    cdef public object error_logger        # logging.Logger for app errors
+    cdef public double timeout_keep_alive
+    cdef public double timeout_request_head
+    cdef public Py_ssize_t limit_request_head
+    cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
+    cdef public Py_ssize_t active_requests
+    cdef public set connections            # live connections, for graceful shutdown
+    cdef public bint shutting_down
+
+
+cdef class Stream:
+    # Set by the protocol while its transport asks it to stop writing.
+    cdef public bint writing_paused
+    cdef public bint closed
+
+    cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body)
+    cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body)
+    # The app is waiting for body it does not have: answer 100-continue, resume reading.
+    cpdef want_body(self, HTTPCycle cycle)
+    cpdef cycle_done(self, HTTPCycle cycle)
+
+
+cdef class HTTPCycle:
+    cdef public dict scope
+    cdef ServerState state
+    cdef public Stream stream
+    # request body
+    cdef list body_chunks
+    cdef public Py_ssize_t body_buffered
+    cdef public bint body_complete
+    cdef bint request_delivered        # the last http.request (more_body=False) was returned
+    cdef object body_waiter
+    # response
+    cdef public int status             # 0 until http.response.start
+    cdef list pending_headers          # held until the first body (one coalesced write)
+    cdef public bint response_started  # head handed to the stream
+    cdef public bint response_complete
+    cdef public Py_ssize_t response_bytes
+    cdef public bint disconnected
+    cdef object write_waiter
+    cdef public object task            # what backend.spawn returned, for cancelling at shutdown
+    cdef public double start_time
+
+    cpdef feed_body(self, bytes chunk)
+    cpdef end_body(self)
+    cpdef disconnect(self)
+    cpdef wake_writer(self)
+    cdef object _wake(self, object waiter)
+    cdef _app_failed(self, str message, object exc)

@@ -1,0 +1,253 @@
+# cython: freethreading_compatible = False
+"""The ASGI HTTP request/response cycle (ASGI 3.0, HTTP spec 2.4), compiled.
+
+One HTTPCycle serves one request on one Stream. HTTP/1.1 (``_parser.pyx``) and HTTP/2
+use the same class: everything ASGI-specific (receive/send semantics, the response state
+machine, disconnects, 500 on app errors, the access log) lives here and only here.
+
+Waiting is delegated to the backend through ``state.backend.create_waiter()``, which
+returns an asyncio-Future-like object (``done()``, ``set_result(None)``, awaitable); so
+this module imports neither asyncio nor trio.
+"""
+
+from time import perf_counter as _perf_counter
+
+cdef object perf_counter = _perf_counter
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` once the client has gone away (ASGI HTTP spec 2.4)."""
+
+
+cdef object ClientDisconnectedError = ClientDisconnected
+
+# Interned message keys and values, built once (house rule 3).
+cdef str K_TYPE = "type"
+cdef str K_BODY = "body"
+cdef str K_MORE_BODY = "more_body"
+cdef str K_STATUS = "status"
+cdef str K_HEADERS = "headers"
+cdef str T_REQUEST = "http.request"
+cdef str T_DISCONNECT = "http.disconnect"
+cdef str T_START = "http.response.start"
+cdef str T_BODY = "http.response.body"
+cdef bytes EMPTY = b""
+
+cdef list ERROR_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"connection", b"close"),
+]
+cdef bytes ERROR_BODY = b"Internal Server Error"
+
+
+cdef class ServerState:
+    def __init__(self, app, backend, *, str root_path="", bint access_log=False,
+                 log_access=None, error_logger=None, double timeout_keep_alive=65.0,
+                 double timeout_request_head=10.0, Py_ssize_t limit_request_head=65536,
+                 limit_concurrency=None, dict lifespan_state=None,
+                 bytes default_headers=b""):
+        self.app = app
+        self.backend = backend
+        self.root_path = root_path
+        self.access_log = access_log
+        self.log_access = log_access
+        self.error_logger = error_logger
+        self.timeout_keep_alive = timeout_keep_alive
+        self.timeout_request_head = timeout_request_head
+        self.limit_request_head = limit_request_head
+        self.limit_concurrency = limit_concurrency or 0
+        self.lifespan_state = lifespan_state if lifespan_state is not None else {}
+        self.default_headers = default_headers
+        self.active_requests = 0
+        self.connections = set()
+        self.shutting_down = False
+
+
+cdef class Stream:
+    """What a cycle writes to. Subclasses: the HTTP/1.1 connection, the HTTP/2 stream."""
+
+    cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body):
+        raise NotImplementedError
+
+    cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body):
+        raise NotImplementedError
+
+    cpdef want_body(self, HTTPCycle cycle):
+        pass
+
+    cpdef cycle_done(self, HTTPCycle cycle):
+        pass
+
+
+cdef inline bytes as_bytes(object data):
+    if type(data) is bytes:
+        return <bytes>data
+    return bytes(data)
+
+
+cdef class HTTPCycle:
+    def __init__(self, ServerState state, Stream stream, dict scope):
+        self.state = state
+        self.stream = stream
+        self.scope = scope
+        self.body_chunks = []
+        self.body_buffered = 0
+        self.body_complete = False
+        self.request_delivered = False
+        self.status = 0
+        self.response_started = False
+        self.response_complete = False
+        self.response_bytes = 0
+        self.disconnected = False
+        self.body_waiter = None
+        self.write_waiter = None
+        self.task = None
+        if state.access_log:
+            self.start_time = perf_counter()
+
+    # -- fed by the protocol ------------------------------------------------------------
+
+    cpdef feed_body(self, bytes chunk):
+        self.body_chunks.append(chunk)
+        self.body_buffered += len(chunk)
+        if self.body_waiter is not None:
+            self._wake(self.body_waiter)
+
+    cpdef end_body(self):
+        self.body_complete = True
+        if self.body_waiter is not None:
+            self._wake(self.body_waiter)
+
+    cpdef disconnect(self):
+        """The client went away: wake anything waiting; send() raises from now on."""
+        self.disconnected = True
+        if self.body_waiter is not None:
+            self._wake(self.body_waiter)
+        if self.write_waiter is not None:
+            self._wake(self.write_waiter)
+
+    cpdef wake_writer(self):
+        if self.write_waiter is not None:
+            self._wake(self.write_waiter)
+
+    cdef object _wake(self, object waiter):
+        if not waiter.done():
+            waiter.set_result(None)
+
+    # -- the ASGI callables -----------------------------------------------------------
+
+    async def receive(self):
+        cdef bytes body
+        while True:
+            if self.disconnected:
+                return {K_TYPE: T_DISCONNECT}
+            if not self.request_delivered:
+                if self.body_buffered or self.body_complete:
+                    if len(self.body_chunks) == 1:
+                        body = <bytes>self.body_chunks[0]
+                    elif self.body_chunks:
+                        body = EMPTY.join(self.body_chunks)
+                    else:
+                        body = EMPTY
+                    self.body_chunks = []
+                    self.body_buffered = 0
+                    if self.body_complete:
+                        self.request_delivered = True
+                    else:
+                        # The buffer drained: let the protocol read more.
+                        self.stream.want_body(self)
+                    return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: not self.body_complete}
+                self.stream.want_body(self)
+            elif self.response_complete:
+                # Nothing more will ever arrive for this request.
+                return {K_TYPE: T_DISCONNECT}
+            self.body_waiter = waiter = self.state.backend.create_waiter()
+            try:
+                await waiter
+            finally:
+                self.body_waiter = None
+
+    async def send(self, dict message):
+        cdef object message_type = message[K_TYPE]
+        cdef bytes body
+        cdef bint more_body
+        if self.disconnected:
+            raise ClientDisconnectedError("client disconnected")
+        if message_type == T_START:
+            if self.status != 0:
+                raise RuntimeError("http.response.start sent twice")
+            status = message[K_STATUS]
+            headers = message.get(K_HEADERS, ())
+            self.pending_headers = headers if type(headers) is list else list(headers)
+            self.status = status
+            return
+        if message_type == T_BODY:
+            if self.status == 0:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            if self.response_complete:
+                raise RuntimeError("http.response.body sent after the response completed")
+            body = as_bytes(message.get(K_BODY, EMPTY))
+            more_body = message.get(K_MORE_BODY, False)
+            if not more_body:
+                self.response_complete = True
+            self.response_bytes += len(body)
+            if self.response_started:
+                self.stream.send_body(self, body, more_body)
+            else:
+                self.stream.send_head(self, self.status, self.pending_headers, body, more_body)
+                self.response_started = True
+                self.pending_headers = None
+            if not more_body and self.body_waiter is not None:
+                self._wake(self.body_waiter)  # a receive() waiting for disconnect may return
+            while self.stream.writing_paused and not self.disconnected:
+                self.write_waiter = waiter = self.state.backend.create_waiter()
+                try:
+                    await waiter
+                finally:
+                    self.write_waiter = None
+            return
+        raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
+
+    # -- the task ---------------------------------------------------------------------
+
+    async def run(self):
+        cdef ServerState state = self.state
+        state.active_requests += 1
+        try:
+            await state.app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if isinstance(exc, ClientDisconnectedError) and self.disconnected:
+                pass  # the app let our own disconnect signal escape: nothing to report
+            elif isinstance(exc, Exception):
+                self._app_failed("Exception in ASGI application", exc)
+            else:
+                # Cancellation (shutdown) or KeyboardInterrupt: the stream closes an
+                # unfinished response in cycle_done; the exception must propagate.
+                raise
+        else:
+            if not self.response_complete and not self.disconnected:
+                self._app_failed("ASGI application returned without completing the response",
+                                 None)
+        finally:
+            state.active_requests -= 1
+            if state.access_log and state.log_access is not None:
+                state.log_access(
+                    self.scope.get("client"), self.scope["method"], self.scope["path"],
+                    self.scope["http_version"], self.status, self.response_bytes,
+                    perf_counter() - self.start_time,
+                )
+            self.stream.cycle_done(self)
+
+    cdef _app_failed(self, str message, object exc):
+        if self.state.error_logger is not None:
+            if exc is None:
+                self.state.error_logger.error(message)
+            else:
+                self.state.error_logger.error(message, exc_info=exc)
+        if not self.response_started and not self.disconnected:
+            # Nothing sent yet: answer 500 and close. Otherwise the stream closes on cycle_done.
+            self.status = 500
+            self.response_started = True
+            self.response_complete = True
+            self.response_bytes = len(ERROR_BODY)
+            self.stream.send_head(self, 500, ERROR_HEADERS, ERROR_BODY, False)

@@ -1,0 +1,539 @@
+"""HTTP/1.1 on httptools, with the ASGI scope and response heads built in compiled code.
+
+See _parser.pxd for the call flow. Rules kept here:
+- httptools (llhttp) is the judge of the request syntax; this module adds the checks
+  llhttp leaves to the server (head size, transfer codings it cannot serve).
+- Exceptions raised inside parser callbacks never cross the C boundary: httptools stores
+  them and raises HttpParserCallbackError, and ``error_status`` says what to answer.
+- Responses leave in request order; the status line, headers and first body chunk go out
+  in one write.
+"""
+
+from collections import deque
+from http import HTTPStatus
+from urllib.parse import unquote as _unquote
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+from httptools import HttpRequestParser as _HttpRequestParser
+from httptools import parse_url as _parse_url
+from httptools.parser.errors import (
+    HttpParserCallbackError as _HttpParserCallbackError,
+    HttpParserError as _HttpParserError,
+    HttpParserUpgrade as _HttpParserUpgrade,
+)
+
+from fastcorn._asgi cimport HTTPCycle, ServerState, Stream
+
+cdef object HttpRequestParser = _HttpRequestParser
+cdef object parse_url = _parse_url
+cdef object HttpParserError = _HttpParserError
+cdef object HttpParserCallbackError = _HttpParserCallbackError
+cdef object HttpParserUpgrade = _HttpParserUpgrade
+cdef object unquote = _unquote
+cdef object new_deque = deque
+
+cdef enum:
+    # Request body buffered for an app that has not read it yet; past this, reading pauses.
+    HIGH_WATER = 256 * 1024
+
+cdef str S_HTTP = "http"
+cdef str S_HTTPS = "https"
+cdef str V_11 = "1.1"
+cdef str V_10 = "1.0"
+cdef dict ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+cdef bytes EMPTY = b""
+cdef bytes CRLF = b"\r\n"
+cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+cdef bytes H_CLOSE = b"connection: close\r\n"
+cdef bytes H_KEEP_ALIVE = b"connection: keep-alive\r\n"
+cdef bytes H_CHUNKED = b"transfer-encoding: chunked\r\n"
+cdef bytes H_CONTENT_LENGTH = b"content-length: "
+
+cdef dict METHODS = {m.encode(): m for m in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
+
+
+def _status_lines():
+    lines = {}
+    for status in range(100, 600):
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        lines[status] = f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+    return lines
+
+cdef dict STATUS_LINES = _status_lines()
+
+cdef dict ERROR_BODIES = {
+    400: b"Invalid HTTP request received.",
+    408: b"Request head not received in time.",
+    431: b"Request header fields too large.",
+    500: b"Internal Server Error",
+    501: b"Transfer coding not implemented.",
+    503: b"Service Unavailable: too many requests in flight.",
+}
+
+# RFC 9110 token characters, for header names the app sends.
+cdef unsigned char TOKEN[256]
+cdef int _i
+for _i in range(256):
+    TOKEN[_i] = 0
+for _c in "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    TOKEN[ord(_c)] = 1
+
+
+cdef inline bint valid_name(bytes name):
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name), i
+    if n == 0:
+        return False
+    for i in range(n):
+        if not TOKEN[p[i]]:
+            return False
+    return True
+
+
+cdef inline bint valid_value(bytes value):
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(value), i
+    cdef unsigned char c
+    for i in range(n):
+        c = p[i]
+        if c == 13 or c == 10 or c == 0:
+            return False
+    return True
+
+
+cdef inline bint name_is(bytes name, bytes lowered):
+    """Case-insensitive compare against an already lowercased name, cheap on a mismatch."""
+    if PyBytes_GET_SIZE(name) != PyBytes_GET_SIZE(lowered):
+        return False
+    return name == lowered or name.lower() == lowered
+
+
+cdef bytes status_line(int status):
+    line = STATUS_LINES.get(status)
+    if line is None:
+        return f"HTTP/1.1 {status} Unknown\r\n".encode("ascii")
+    return <bytes>line
+
+
+cdef bytes chunk(bytes body):
+    return b"%x\r\n%b\r\n" % (PyBytes_GET_SIZE(body), body)
+
+
+cdef tuple address(object addr):
+    """(host, port) with an int port; None for a unix socket peer (ASGI allows it)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (addr[0], int(addr[1]))
+    if isinstance(addr, str) and addr:
+        return (addr, None)
+    return None
+
+
+class ProtocolError(Exception):
+    """A request the server answers with an error status (carried in error_status)."""
+
+
+cdef class H1Cycle(HTTPCycle):
+    pass
+
+
+cdef class H1Connection(Stream):
+    def __init__(self, ServerState state):
+        self.state = state
+        self.backend = state.backend
+        self.parser = HttpRequestParser(self)
+        self.pipeline = new_deque()
+        self.headers = []
+        self.url = EMPTY
+        self.timer_kind = TIMER_NONE
+        self.scheme = S_HTTP
+
+    # -- the transport's side (asyncio.Protocol's names) --------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.client = address(transport.get_extra_info("peername"))
+        self.server = address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = S_HTTPS
+        self.timer = self.backend.timer(self.on_timeout)
+        self.state.connections.add(self)
+        if self.state.shutting_down:
+            self.close_transport()
+            return
+        self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.state.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        if self.parsing is not None and self.parsing is not self.cycle:
+            self.parsing.disconnect()
+        for waiting in self.pipeline:
+            (<H1Cycle>waiting).disconnect()
+        self.pipeline.clear()
+
+    def data_received(self, bytes data):
+        if self.error_status or (self.closing and self.cycle is None):
+            return
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            # No upgrade handler yet (WebSocket comes later): the request was served as plain
+            # HTTP, and whatever follows its head is parsed as the next request.
+            offset = exc.args[0] if exc.args else len(data)
+            self.parser = HttpRequestParser(self)
+            if offset < len(data):
+                self.data_received(data[offset:])
+        except HttpParserError as exc:
+            if self.error_status == 0 and isinstance(exc, HttpParserCallbackError):
+                # A bug of ours inside a callback: log it, answer 500, never crash the loop.
+                if self.state.error_logger is not None:
+                    self.state.error_logger.error("Error while parsing a request",
+                                                  exc_info=exc.__context__ or exc)
+                self.fail(500)
+            else:
+                self.fail(self.error_status or 400)
+
+    def eof_received(self):
+        return None  # half-close counts as a disconnect: close the transport
+
+    def pause_writing(self):
+        self.writing_paused = True
+
+    def resume_writing(self):
+        self.writing_paused = False
+        if self.cycle is not None:
+            self.cycle.wake_writer()
+
+    # -- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self):
+        self.in_head = True
+        self.url = EMPTY
+        self.headers = []
+        self.head_size = 0
+        self.expect_continue = False
+        self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+
+    def on_url(self, bytes url):
+        self.head_size += PyBytes_GET_SIZE(url)
+        if self.head_size > self.state.limit_request_head:
+            self.error_status = 431
+            raise ProtocolError(431)
+        self.url = url if not self.url else self.url + url
+
+    def on_header(self, bytes name, bytes value):
+        cdef Py_ssize_t n
+        self.head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+        if self.head_size > self.state.limit_request_head:
+            self.error_status = 431
+            raise ProtocolError(431)
+        name = name.lower()
+        n = PyBytes_GET_SIZE(name)
+        if n == 17 and name == b"transfer-encoding":
+            # llhttp frames only chunked; any other coding is one we cannot decode (RFC 9112 6.1).
+            if value.strip().lower() != b"chunked":
+                self.error_status = 501
+                raise ProtocolError(501)
+        elif n == 6 and name == b"expect":
+            if value.strip().lower() == b"100-continue":
+                self.expect_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self):
+        cdef ServerState state = self.state
+        cdef H1Cycle cycle = H1Cycle(state, self, self.build_scope())
+        self.in_head = False
+        cycle.keep_alive = self.parser.should_keep_alive() and not self.closing
+        cycle.http10 = cycle.scope["http_version"] == V_10
+        cycle.is_head = cycle.scope["method"] == "HEAD"
+        cycle.expect_continue = self.expect_continue and not cycle.http10
+        if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
+            cycle.rejected = True
+        self.parsing = cycle
+        if self.cycle is None:
+            self.timer.cancel()
+            self.timer_kind = TIMER_NONE
+            self.start_cycle(cycle)
+        else:
+            self.pipeline.append(cycle)
+            self.update_reading()
+
+    def on_body(self, bytes body):
+        cdef H1Cycle cycle = self.parsing
+        if cycle is None or cycle.response_complete or cycle.disconnected:
+            return  # the app already answered: the rest of the body is read and dropped
+        cycle.feed_body(body)
+        if cycle.body_buffered > HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self):
+        cdef H1Cycle cycle = self.parsing
+        if cycle is not None:
+            cycle.end_body()
+            self.parsing = None
+
+    # -- timers ------------------------------------------------------------------------
+
+    cdef arm_timer(self, TimerKind kind, double delay):
+        self.timer_kind = kind
+        if delay > 0:
+            self.timer.arm(delay)
+        else:
+            self.timer.cancel()
+
+    def on_timeout(self):
+        cdef TimerKind kind = self.timer_kind
+        self.timer_kind = TIMER_NONE
+        if self.closed:
+            return
+        if kind == TIMER_HEAD and self.in_head and self.cycle is None:
+            self.write_error(408, True)
+        elif kind == TIMER_IDLE and self.cycle is None:
+            self.close_transport()
+
+    # -- requests in, responses out -------------------------------------------------------
+
+    cdef dict build_scope(self):
+        cdef bytes url = self.url
+        cdef bytes raw_path, query
+        cdef Py_ssize_t q
+        cdef str path
+        if url[:1] == b"/":
+            q = url.find(b"?")
+            if q < 0:
+                raw_path = url
+                query = EMPTY
+            else:
+                raw_path = url[:q]
+                query = url[q + 1:]
+            q = raw_path.find(b"#")
+            if q >= 0:
+                raw_path = raw_path[:q]
+        else:
+            # absolute-form ("http://host/path") or asterisk-form ("*")
+            parsed = parse_url(url) if url != b"*" else None
+            raw_path = (parsed.path or b"/") if parsed is not None else url
+            query = (parsed.query or EMPTY) if parsed is not None else EMPTY
+        if raw_path.find(b"%") >= 0:
+            path = unquote(raw_path.decode("latin-1"))
+        else:
+            path = raw_path.decode("latin-1")
+        root_path = self.state.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = root_path.encode() + raw_path
+        method = self.parser.get_method()
+        version = self.parser.get_http_version()
+        return {
+            "type": S_HTTP,
+            "asgi": ASGI_VERSION.copy(),
+            "http_version": V_11 if version == V_11 else version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": METHODS.get(method) or method.decode("latin-1"),
+            "root_path": root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": self.state.lifespan_state.copy(),
+            "extensions": {},
+        }
+
+    cdef start_cycle(self, H1Cycle cycle):
+        self.cycle = cycle
+        if cycle.rejected:
+            cycle.response_complete = True
+            cycle.disconnect()
+            self.write_error(503, True)
+            return
+        cycle.task = self.backend.spawn(cycle)
+
+    cdef update_reading(self):
+        """Read while the request being parsed has room and no request waits its turn."""
+        cdef bint pause = bool(self.pipeline) or self.error_status or (
+            self.parsing is not None and self.parsing.body_buffered > HIGH_WATER)
+        if pause != self.reading_paused and not self.closed:
+            self.reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    cpdef want_body(self, HTTPCycle cycle):
+        cdef H1Cycle c = <H1Cycle>cycle
+        if c.expect_continue and not c.response_started and not self.closed:
+            c.expect_continue = False
+            self.transport.write(CONTINUE)
+        if c is self.parsing and self.reading_paused:
+            self.update_reading()
+
+    cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body):
+        cdef H1Cycle c = <H1Cycle>cycle
+        cdef bint has_length = False, app_chunked = False, no_body
+        cdef bytes name, value
+        if self.closed:
+            return
+        buf = bytearray(status_line(status))
+        buf += self.state.default_headers
+        for item in headers:
+            name, value = item
+            if not valid_name(name) or not valid_value(value):
+                raise RuntimeError(f"invalid response header {name!r}: {value!r}")
+            if name_is(name, b"content-length"):
+                has_length = True
+            elif name_is(name, b"transfer-encoding"):
+                app_chunked = True
+                continue  # framing is ours: chunked is added below
+            elif name_is(name, b"connection"):
+                if value.lower() == b"close":
+                    c.keep_alive = False
+                continue  # ours as well
+            buf += name
+            buf += b": "
+            buf += value
+            buf += CRLF
+        if c.expect_continue and not c.body_complete:
+            # 100 was never sent, so the client may or may not send the body: close after.
+            c.keep_alive = False
+        if self.closing:
+            c.keep_alive = False
+        no_body = status < 200 or status == 204 or status == 304
+        if not no_body and not has_length:
+            if not more_body and not app_chunked:
+                if body or not c.is_head:
+                    buf += b"content-length: %d\r\n" % PyBytes_GET_SIZE(body)
+            elif c.http10:
+                c.keep_alive = False  # HTTP/1.0 has no chunked coding: the close ends the body
+            else:
+                c.chunked = True
+                buf += H_CHUNKED
+        if not c.keep_alive:
+            buf += H_CLOSE
+        elif c.http10:
+            buf += H_KEEP_ALIVE
+        buf += CRLF
+        if not c.is_head and not no_body:
+            if c.chunked:
+                if body:
+                    buf += chunk(body)
+                if not more_body:
+                    buf += LAST_CHUNK
+            else:
+                buf += body
+        self.transport.write(buf)
+        if not more_body:
+            self.response_done(c)
+
+    cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body):
+        cdef H1Cycle c = <H1Cycle>cycle
+        if self.closed:
+            return
+        if not c.is_head:
+            if c.chunked:
+                if body:
+                    if more_body:
+                        self.transport.write(chunk(body))
+                    else:
+                        self.transport.write(chunk(body) + LAST_CHUNK)
+                elif not more_body:
+                    self.transport.write(LAST_CHUNK)
+            elif body:
+                self.transport.write(body)
+        if not more_body:
+            self.response_done(c)
+
+    cdef response_done(self, H1Cycle cycle):
+        if cycle is not self.cycle:
+            return
+        self.cycle = None
+        if not cycle.keep_alive or self.closing:
+            self.close_transport()
+            return
+        if self.pipeline:
+            self.start_cycle(<H1Cycle>self.pipeline.popleft())
+            self.update_reading()
+            return
+        if self.error_status:
+            # A bad request came after the ones just answered: answer it in turn, then close.
+            self.write_error(self.error_status, True)
+            return
+        if self.in_head:
+            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+        else:
+            self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
+        self.update_reading()
+
+    cpdef cycle_done(self, HTTPCycle cycle):
+        # The app returned. An unfinished response cannot be completed on HTTP/1.1: close.
+        if not cycle.response_complete and cycle is self.cycle:
+            self.cycle = None
+            self.close_transport()
+
+    # -- errors and closing ------------------------------------------------------------
+
+    cdef fail(self, int status):
+        """A request we cannot serve: answer it in turn, after those ahead of it, then close."""
+        cdef H1Cycle broken = self.parsing
+        self.error_status = status
+        self.in_head = False
+        self.update_reading()
+        if broken is not None:
+            # Its body was malformed: its app must not see a truncated body as complete.
+            self.parsing = None
+            broken.disconnect()
+            if broken is self.cycle:
+                self.cycle = None
+                if broken.response_started:
+                    self.close_transport()
+                    return
+            else:
+                self.pipeline.remove(broken)
+        if self.cycle is None:
+            self.write_error(status, True)
+
+    cdef write_error(self, int status, bint close):
+        body = ERROR_BODIES.get(status, EMPTY)
+        head = b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
+            status_line(status), len(body))
+        self.transport.write(head + self.state.default_headers + H_CLOSE + CRLF + body)
+        if close:
+            self.close_transport()
+
+    cdef close_transport(self):
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.closed and not self.transport.is_closing():
+            self.transport.close()
+
+    # -- the server's side ----------------------------------------------------------------
+
+    def shutdown(self):
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        self.closing = True
+        self.pipeline.clear()
+        if self.cycle is None:
+            self.close_transport()
+
+    def abort(self):
+        """Shutdown timeout: drop the connection and cancel the app."""
+        if self.cycle is not None and self.cycle.task is not None:
+            self.backend.cancel(self.cycle.task)
+        self.close_transport()
+
+    @property
+    def idle(self):
+        return self.cycle is None

@@ -1,0 +1,291 @@
+"""The trio backend: the same protocol core, fed from trio's socket readiness.
+
+The core writes synchronously. ``TrioTransport.write`` tries a non-blocking ``send`` at
+once, which empties the buffer in the common case without a task switch; only a partial
+send starts a flusher task that waits for the socket to become writable.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from fastcorn._parser import H1Connection
+
+READ_SIZE = 65536
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+
+
+class TrioWaiter:
+    """The asyncio-Future subset the ASGI cycle waits with: done, set_result, await."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def done(self) -> bool:
+        return self.event.is_set()
+
+    def set_result(self, _value: object) -> None:
+        self.event.set()
+
+    def __await__(self) -> Any:
+        return self.event.wait().__await__()
+
+
+class TrioTimer:
+    """A connection's timer: a deadline on the cancel scope its reader waits in."""
+
+    __slots__ = ("callback", "deadline", "scope")
+
+    def __init__(self, callback: Callable[[], Any]) -> None:
+        self.callback = callback
+        self.deadline = math.inf
+        self.scope: trio.CancelScope | None = None
+
+    def arm(self, delay: float) -> None:
+        self.deadline = trio.current_time() + delay
+        if self.scope is not None:
+            self.scope.deadline = self.deadline
+
+    def cancel(self) -> None:
+        self.deadline = math.inf
+        if self.scope is not None:
+            self.scope.deadline = math.inf
+
+
+class TrioTransport:
+    """The asyncio-transport subset the protocol core uses, over a non-blocking socket."""
+
+    def __init__(self, sock: socket.socket, protocol: Any, nursery: trio.Nursery) -> None:
+        self.sock = sock
+        self.protocol = protocol
+        self.nursery = nursery
+        self.buffer = bytearray()
+        self.flushing = False
+        self.closing = False
+        self.closed = False
+        self.reading_paused = False
+        self.resume_event: trio.Event | None = None
+        self.writing_paused = False
+        try:
+            self.peername = sock.getpeername()
+        except OSError:
+            self.peername = None
+        self.sockname = sock.getsockname()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            return self.peername
+        if name == "sockname":
+            return self.sockname
+        if name == "socket":
+            return self.sock
+        return default
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.closed or self.closing:
+            return
+        if not self.buffer:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.abort()
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self.buffer += data
+        if not self.flushing:
+            self.flushing = True
+            self.nursery.start_soon(self._flush)
+        if len(self.buffer) > HIGH_WATER and not self.writing_paused:
+            self.writing_paused = True
+            self.protocol.pause_writing()
+
+    async def _flush(self) -> None:
+        try:
+            while self.buffer and not self.closed:
+                await trio.lowlevel.wait_writable(self.sock)
+                try:
+                    sent = self.sock.send(self.buffer)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self.abort()
+                    return
+                del self.buffer[:sent]
+                if self.writing_paused and len(self.buffer) <= LOW_WATER:
+                    self.writing_paused = False
+                    self.protocol.resume_writing()
+        except (trio.ClosedResourceError, OSError):
+            self.abort()
+        finally:
+            self.flushing = False
+        if self.closing:
+            self.abort()
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        if self.resume_event is not None:
+            self.resume_event.set()
+
+    def is_closing(self) -> bool:
+        return self.closing or self.closed
+
+    def close(self) -> None:
+        """Close once everything written has been sent."""
+        self.closing = True
+        if not self.buffer:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.buffer.clear()
+        trio.lowlevel.notify_closing(self.sock)  # wakes the reader waiting on it
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self.resume_event is not None:
+            self.resume_event.set()
+
+
+async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nursery) -> None:
+    protocol = H1Connection(state)
+    transport = TrioTransport(sock, protocol, nursery)
+    protocol.connection_made(transport)
+    timer: TrioTimer = protocol.timer
+    try:
+        while not transport.closed:
+            if not transport.reading_paused:
+                try:
+                    data = sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    break
+                if data is not None:
+                    if not data:
+                        break  # EOF: the client is gone
+                    protocol.data_received(data)
+                    continue
+            with trio.CancelScope(deadline=timer.deadline) as scope:
+                timer.scope = scope
+                try:
+                    if transport.reading_paused:
+                        transport.resume_event = trio.Event()
+                        await transport.resume_event.wait()
+                    else:
+                        await trio.lowlevel.wait_readable(sock)
+                except (trio.ClosedResourceError, OSError):
+                    break
+                finally:
+                    timer.scope = None
+            if scope.cancelled_caught:
+                timer.deadline = math.inf
+                timer.callback()
+    finally:
+        transport.abort()
+        protocol.connection_lost(None)
+
+
+class TrioRuntime:
+    name = "trio"
+
+    def __init__(self, system: trio.Nursery, connections: trio.Nursery) -> None:
+        self.system = system
+        self.connections = connections
+        self.accept_scope = trio.CancelScope()
+        self.signal_scope: trio.CancelScope | None = None
+
+    # -- the protocol core's interface --
+    def spawn(self, cycle: Any) -> None:
+        self.connections.start_soon(cycle.run)
+
+    def cancel(self, task: Any) -> None:
+        pass  # app tasks are cancelled together, with the connections nursery
+
+    def create_waiter(self) -> TrioWaiter:
+        return TrioWaiter()
+
+    def timer(self, callback: Callable[[], Any]) -> TrioTimer:
+        return TrioTimer(callback)
+
+    # -- the server's --
+    def start(self, async_fn: Callable[[], Any]) -> None:
+        self.system.start_soon(async_fn)
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    def time(self) -> float:
+        return trio.current_time()
+
+    async def listen(self, sockets: list[socket.socket], state: Any) -> None:
+        for sock in sockets:
+            self.connections.start_soon(self._accept_loop, sock, state)
+
+    async def _accept_loop(self, listener: socket.socket, state: Any) -> None:
+        tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
+        with self.accept_scope:
+            while True:
+                try:
+                    sock, _ = listener.accept()
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(listener)
+                    continue
+                except OSError:
+                    await trio.sleep(0.01)  # EMFILE and friends: back off, keep serving
+                    continue
+                sock.setblocking(False)
+                if tcp:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connections.start_soon(serve_connection, sock, state, self.connections)
+
+    def close_listeners(self) -> None:
+        self.accept_scope.cancel()
+
+    def abort_all(self) -> None:
+        self.connections.cancel_scope.cancel()
+
+    def install_signal_handlers(self, handler: Callable[[], None]) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.signal_scope = trio.CancelScope()
+        self.system.start_soon(self._watch_signals, handler, self.signal_scope)
+
+    async def _watch_signals(self, handler: Callable[[], None], scope: trio.CancelScope) -> None:
+        with scope, trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                handler()
+
+
+async def serve(server: Any) -> int:
+    async with trio.open_nursery() as system:
+        async with trio.open_nursery() as connections:
+            runtime = TrioRuntime(system, connections)
+            code = await server.serve(runtime)
+            connections.cancel_scope.cancel()
+        system.cancel_scope.cancel()
+    return int(code)
+
+
+def run(server: Any, name: str) -> int:
+    return trio.run(serve, server)

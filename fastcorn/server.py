@@ -1,0 +1,240 @@
+"""Binding, serving and graceful shutdown, once for every backend.
+
+A backend supplies a *runtime*: the protocol core's narrow interface (``spawn``,
+``cancel``, ``create_waiter``, ``timer``) plus what the server needs to run (``start`` a
+background task, ``sleep``, ``time``, ``listen``, ``close_listeners``, ``abort_all``,
+signal handling). Everything in this module is written against that runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from email.utils import formatdate
+from typing import Any
+
+from fastcorn._asgi import ServerState
+from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
+from fastcorn.backends import resolve_loop
+from fastcorn.config import Config, ConfigError
+from fastcorn.importer import load_app
+from fastcorn.logging import configure_logging, log_access
+
+logger = logging.getLogger("fastcorn.error")
+
+EXIT_STARTUP_FAILED = 3
+
+
+def make_socket(address: str, backlog: int) -> socket.socket:
+    """Bind and listen on 'HOST:PORT', '[V6]:PORT' or 'unix:PATH'."""
+    if address.startswith("unix:"):
+        path = address[len("unix:"):]
+        if os.path.exists(path):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+    else:
+        host, port = split_host_port(address)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+    else:
+        host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--bind: expected HOST:PORT, [V6]:PORT or unix:PATH, got {address!r}")
+    return host, int(port)
+
+
+def describe(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    if sock.family == socket.AF_INET6:
+        return f"http://[{name[0]}]:{name[1]}"
+    return f"http://{name[0]}:{name[1]}"
+
+
+def date_headers(server_header: bool) -> bytes:
+    line = b"date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
+    return line + b"server: fastcorn\r\n" if server_header else line
+
+
+class Server:
+    """One server: its sockets, its state, and the serve / shutdown sequence."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.app = load_app(config.app, config.app_dir, config.factory)
+        self.sockets: list[socket.socket] = []
+        self.state: ServerState | None = None
+        self.runtime: Any = None
+        self.exit_waiter: Any = None
+        self.exit_requested = False
+        self.signals_seen = 0
+        self.lifespan_state: dict[str, Any] = {}
+
+    def bind(self) -> None:
+        config = self.config
+        if self.sockets:
+            return
+        if config.fd is not None:
+            sock = socket.socket(fileno=config.fd)
+            sock.setblocking(False)
+            self.sockets.append(sock)
+        addresses = list(config.bind)
+        if not addresses and config.fd is None:
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            addresses = [f"{host}:{config.port}"]
+        for address in addresses:
+            self.sockets.append(make_socket(address, config.backlog))
+
+    def request_exit(self) -> None:
+        """Begin a graceful shutdown (the first SIGINT/SIGTERM, or the embedding program)."""
+        self.exit_requested = True
+        if self.exit_waiter is not None and not self.exit_waiter.done():
+            self.exit_waiter.set_result(None)
+
+    def on_signal(self) -> None:
+        self.signals_seen += 1
+        if self.signals_seen > 1:
+            logger.warning("Second interrupt: exiting at once.")
+            os._exit(1)
+        logger.info("Shutting down (interrupt again to exit at once).")
+        self.request_exit()
+
+    async def serve(self, runtime: Any) -> int:
+        """Start up, serve until asked to stop, shut down gracefully; returns the exit code."""
+        config = self.config
+        self.runtime = runtime
+        self.exit_waiter = runtime.create_waiter()
+        if self.exit_requested:
+            self.exit_waiter.set_result(None)
+        state = ServerState(
+            self.app, runtime,
+            root_path=config.root_path,
+            access_log=config.access_log,
+            log_access=log_access if config.access_log else None,
+            error_logger=logger,
+            timeout_keep_alive=config.timeout_keep_alive,
+            timeout_request_head=config.timeout_request_head,
+            limit_request_head=config.limit_request_head,
+            limit_concurrency=config.limit_concurrency,
+            lifespan_state=self.lifespan_state,
+            default_headers=date_headers(config.server_header),
+        )
+        self.state = state
+        lifespan = Lifespan(self.app, runtime, config.lifespan, self.lifespan_state)
+        try:
+            await lifespan.startup()
+        except LifespanFailure as exc:
+            logger.error("Application startup failed: %s", exc)
+            return EXIT_STARTUP_FAILED
+        runtime.start(self._refresh_date)
+        await runtime.listen(self.sockets, state)
+        runtime.install_signal_handlers(self.on_signal)
+        for sock in self.sockets:
+            logger.info("fastcorn listening on %s (loop: %s)", describe(sock), runtime.name)
+        # Signal handlers stay in place while draining: a second interrupt exits at once.
+        await self.exit_waiter
+        await self._drain(runtime, state)
+        await lifespan.shutdown()
+        logger.info("Finished server process [%d]", os.getpid())
+        return 0
+
+    async def _drain(self, runtime: Any, state: ServerState) -> None:
+        runtime.close_listeners()
+        for sock in self.sockets:
+            if sock.family == socket.AF_UNIX:
+                try:
+                    os.unlink(sock.getsockname())
+                except OSError:
+                    pass
+        state.shutting_down = True
+        for conn in list(state.connections):
+            conn.shutdown()
+        deadline = runtime.time() + self.config.timeout_graceful_shutdown
+        while (state.connections or state.active_requests) and runtime.time() < deadline:
+            await runtime.sleep(0.02)
+        if state.connections or state.active_requests:
+            logger.warning("Graceful shutdown timed out: closing %d connection(s).",
+                           len(state.connections))
+            for conn in list(state.connections):
+                conn.abort()
+            runtime.abort_all()
+            await runtime.sleep(0)
+
+    async def _refresh_date(self) -> None:
+        import time
+
+        state = self.state
+        assert state is not None
+        while True:
+            await self.runtime.sleep(1.0 - time.time() % 1.0)
+            state.default_headers = date_headers(self.config.server_header)
+
+
+def run(config: Config) -> int:
+    """Serve until shut down; returns the process exit code (the CLI's and fastcorn.run's)."""
+    configure_logging(config.log_level, config.access_log)
+    loop = resolve_loop(config.loop)
+    server = Server(config)
+    try:
+        server.bind()
+    except OSError as exc:
+        logger.error("Cannot bind: %s", exc)
+        return 1
+    if loop == "trio":
+        from fastcorn.backends import trio as backend
+    else:
+        from fastcorn.backends import asyncio as backend  # type: ignore[no-redef]
+    try:
+        return backend.run(server, loop)
+    except KeyboardInterrupt:
+        return 1
+    finally:
+        for sock in server.sockets:
+            sock.close()
+
+
+async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
+    """Serve inside an already running asyncio or trio program."""
+    if config is None:
+        config = Config(app=app, **options)
+    elif app is not None:
+        config.app = app
+    server = Server(config)
+    server.bind()
+    try:
+        if "trio" in sys.modules and _in_trio():
+            from fastcorn.backends import trio as trio_backend
+
+            return await trio_backend.serve(server)
+        from fastcorn.backends import asyncio as asyncio_backend
+
+        return await asyncio_backend.serve(server)
+    finally:
+        for sock in server.sockets:
+            sock.close()
+
+
+def _in_trio() -> bool:
+    import trio
+
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,28 @@
+"""Build the compiled parts of fastcorn.
+
+Directives are set once here (house rule 7); generated .c files are never committed.
+Set FASTCORN_ANNOTATE=1 to write Cython's HTML annotation next to each .pyx.
+"""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension("fastcorn._asgi", ["fastcorn/_asgi.pyx"]),
+    Extension("fastcorn._parser", ["fastcorn/_parser.pyx"]),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "embedsignature": True,
+            "boundscheck": False,
+            "wraparound": False,
+        },
+        annotate=bool(os.environ.get("FASTCORN_ANNOTATE")),
+    ),
+)
