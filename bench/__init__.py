@@ -1,0 +1,1 @@
+"""fastcorn's benchmark suite: ``python bench/run.py`` (see bench/README.md)."""

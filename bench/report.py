@@ -1,0 +1,227 @@
+"""Turn the raw runs into ``latest.md`` (tables) and ``latest.png`` (chart)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from bench.scenarios import SEED_ARTICLE, SEED_ARTICLE_SOURCE
+from bench.servers import CEILING_OF_LOOP
+
+
+@dataclass
+class Row:
+    server: str
+    loop: str
+    rps: list[float]
+    cpu_us: list[float]
+    p50_us: list[float]
+    p99_us: list[float]
+    rss_mib: float
+    errors: int
+    server_util: float
+    client_util: float
+
+    @property
+    def rps_median(self) -> float:
+        return median(self.rps)
+
+    @property
+    def cpu_median(self) -> float:
+        return median(self.cpu_us)
+
+
+def _errors(run: dict[str, Any]) -> int:
+    return sum(int(v) for v in run.get("errors", {}).values())
+
+
+def summarize(results: dict[str, Any]) -> dict[str, dict[str, Row]]:
+    by: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for run in results["runs"]:
+        if run.get("ok"):
+            by.setdefault(run["scenario"], {}).setdefault(run["server"], []).append(run)
+    table: dict[str, dict[str, Row]] = {}
+    for scenario, servers in by.items():
+        for server, runs in servers.items():
+            table.setdefault(scenario, {})[server] = Row(
+                server=server,
+                loop=results["servers"][server]["loop"],
+                rps=[r["rps"] for r in runs],
+                cpu_us=[r["cpu_us_per_request"] for r in runs],
+                p50_us=[r["p50_us"] for r in runs],
+                p99_us=[r["p99_us"] for r in runs],
+                rss_mib=max(r["peak_rss_mib"] for r in runs),
+                errors=sum(_errors(r) for r in runs),
+                server_util=median(r["server_cpu_util"] for r in runs),
+                client_util=median(r.get("client_cpu_util", 0.0) for r in runs),
+            )
+    return table
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    mid = format(median(values), fmt)
+    if len(values) < 2:
+        return mid
+    return f"{mid} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}" if base else "–"
+
+
+def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> list[str]:
+    uvicorn = rows.get("uvicorn")
+    lines = [
+        "| server | req/s median (min–max) | CPU µs/req (min–max) | × ceiling | × uvicorn "
+        "| CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU | client CPU |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in sorted(rows.values(), key=lambda r: -r.rps_median):
+        ceiling = rows.get(CEILING_OF_LOOP.get(row.loop, ""))
+        lines.append(
+            f"| {row.server} | {_spread(row.rps, ',.0f')} | {_spread(row.cpu_us, '.1f')} "
+            f"| {_ratio(row.rps_median, ceiling.rps_median if ceiling else None)} "
+            f"| {_ratio(row.rps_median, uvicorn.rps_median if uvicorn else None)} "
+            f"| {_ratio(row.cpu_median, uvicorn.cpu_median if uvicorn else None)} "
+            f"| {median(row.p50_us) / 1000:.2f} | {median(row.p99_us) / 1000:.2f} "
+            f"| {row.rss_mib:.0f} | {row.errors} "
+            f"| {row.server_util:.0%} | {row.client_util:.0%} |"
+        )
+    for server, state in status.items():
+        if server not in rows and state != "n/a":
+            shown = state if state != "ok" else "no successful run"
+            lines.append(f"| {server} | {shown} |" + " |" * 11)
+    return lines
+
+
+def seed_table(table: dict[str, dict[str, Row]]) -> list[str]:
+    lines = [
+        "| loop | method | hypercorn 0.4.0, 2018 (article, another machine) "
+        "| hypercorn today | fastcorn | × hypercorn today |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for scenario, method in (("seed-get", "GET"), ("seed-post", "POST")):
+        rows = table.get(scenario, {})
+        for loop in ("trio", "asyncio", "uvloop"):
+            hyper = rows.get(f"hypercorn-{loop}")
+            ours = rows.get(f"fastcorn-{loop}")
+            versus = _ratio(ours.rps_median, hyper.rps_median if hyper else None) if ours else "–"
+            lines.append(
+                f"| {loop} | {method} | {SEED_ARTICLE[scenario][loop]:,} "
+                f"| {f'{hyper.rps_median:,.0f}' if hyper else '–'} "
+                f"| {f'{ours.rps_median:,.0f}' if ours else '–'} "
+                f"| {versus} |"
+            )
+    return lines
+
+
+def _machine_lines(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
+    o = results["options"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return [
+        f"- Command: `{results['command']}` ({results.get('elapsed_s', 0) / 60:.1f} min)",
+        f"- Date: {m['date']}; git commit {m['git_commit']}",
+        f"- Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; "
+        f"kernel {m['kernel']}; load average at start {m['load_average']}",
+        f"- Python {m['python']}; {packages}",
+        f"- Tools: {m['wrk']}; {m['h2load']}",
+        f"- Method: servers pinned to CPU {o['server_cpu']}, load generator to CPU "
+        f"{o['client_cpu']}; {o['repeat']} interleaved run(s) of {o['duration_s']:g} s per "
+        f"server, each after {o['warmup_s']:g} s of warm-up and a byte-for-byte answer check. "
+        "Medians, with min–max. CPU µs/req is utime+stime of the whole server process tree "
+        "(all threads) over the measured window, divided by completed requests.",
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    table = summarize(results)
+    out = ["# fastcorn benchmark results", "", *_machine_lines(results), ""]
+    out += [
+        "CPU µs/req is the headline: lower is better and it is the least noisy figure on a "
+        "shared machine. × ceiling compares req/s with the ceiling server of the same loop "
+        "(a server that parses nothing and answers with a canned response). server CPU near "
+        "100% means the server was the bottleneck; client CPU near 100% means the load "
+        "generator was.",
+        "",
+    ]
+    for name, about in ((n, s["about"]) for n, s in results["scenarios"].items()):
+        if name.startswith("seed"):
+            continue
+        out += [f"## {name}: {about}", ""]
+        if name == "pipelined":
+            out += ["(wrk times a whole batch of 16, so its latencies are per batch.)", ""]
+        out += scenario_table(name, table.get(name, {}), results["status"].get(name, {}))
+        out.append("")
+    seeds = [n for n in results["scenarios"] if n.startswith("seed")]
+    if seeds:
+        out += ["## seed: the echo benchmark of the article that introduced trio support", ""]
+        out += [f"Source: {SEED_ARTICLE_SOURCE}. Its figures come from another machine in "
+                "2018, so compare loops with each other, not absolute numbers.", ""]  # fmt: skip
+        out += seed_table(table)
+        out.append("")
+        for name in seeds:
+            out += [f"### {name}", ""]
+            out += scenario_table(name, table.get(name, {}), results["status"].get(name, {}))
+            out.append("")
+    if results.get("servers", {}).get("granian"):
+        out += [f"granian settings: {results['servers']['granian']['settings']}", ""]
+    out += ["## Server commands", ""]
+    out += [f"- {name}: `{cmd}`" for name, cmd in results["commands"].items()]
+    return "\n".join(out) + "\n"
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summarize(results)
+    names = [n for n in results["scenarios"] if n in table]
+    if not names:
+        return
+    fig, axes = plt.subplots(len(names), 2, figsize=(13, 2.2 + 1.9 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        rows = sorted(table[name].values(), key=lambda r: r.rps_median)
+        labels = [r.server for r in rows]
+        colors = [_color(r.server) for r in rows]
+        for j, (values, title) in enumerate((
+            ([r.cpu_median for r in rows], "CPU µs per request (lower is better)"),
+            ([r.rps_median for r in rows], "requests per second"),
+        )):  # fmt: skip
+            ax = axes[i][j]
+            ax.barh(labels, values, color=colors)
+            ax.set_title(f"{name}: {title}", fontsize=9, loc="left")
+            ax.tick_params(labelsize=7)
+            for y, v in enumerate(values):
+                ax.text(v, y, f" {v:,.1f}" if j == 0 else f" {v:,.0f}", va="center", fontsize=6)
+            ax.margins(x=0.18)
+    fig.suptitle(f"fastcorn bench, {results['machine']['date'][:10]}, "
+                 f"{results['machine']['cpu']}", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _color(server: str) -> str:
+    for prefix, color in (("fastcorn", "#d62728"), ("uvicorn", "#1f77b4"),
+                          ("hypercorn", "#2ca02c"), ("granian", "#9467bd")):  # fmt: skip
+        if server.startswith(prefix):
+            return color
+    return "#7f7f7f"
+
+
+def write(results: dict[str, Any], output: Path) -> None:
+    (output / "latest.md").write_text(markdown(results))
+    chart(results, output / "latest.png")
+
+
+if __name__ == "__main__":  # re-render from an existing latest.json
+    import json
+    import sys
+
+    directory = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
+    write(json.loads((directory / "latest.json").read_text()), directory)

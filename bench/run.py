@@ -1,0 +1,218 @@
+"""Run the fastcorn benchmark suite: ``python bench/run.py [--quick]``.
+
+Servers run pinned to CPU 0, load generators to CPU 1. For each scenario every
+server is started, its answer checked byte for byte, and then the repetitions
+are interleaved (no server runs twice in a row), each one warmed up first.
+Writes ``latest.json`` (every raw run), ``latest.md`` and ``latest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import checks, loadgen, report
+from bench.measure import TreeMonitor, machine, tree
+from bench.scenarios import SCENARIOS, Scenario
+from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="smoke pass: each run once, ~2 s")
+    p.add_argument("--servers", help=f"comma-separated, from: {', '.join(SERVERS)}")
+    p.add_argument("--scenarios", help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    p.add_argument("--repeat", type=int, help="measured runs per server and scenario (3)")
+    p.add_argument("--duration", type=float, help="seconds per measured run (5)")
+    p.add_argument("--warmup", type=float, help="seconds of warm-up before each run (1)")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: bench/results/")
+    p.add_argument("--no-ceilings", action="store_true",
+                   help="do not add the ceiling servers of the chosen servers' loops")  # fmt: skip
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.repeat = args.repeat or (1 if quick else 3)
+    args.duration = args.duration or (2.0 if quick else 5.0)
+    args.warmup = args.warmup if args.warmup is not None else 1.0
+    return args
+
+
+def _pick(names: str | None, known: dict[str, Any], what: str) -> list[str]:
+    if not names:
+        return list(known)
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return chosen
+
+
+def choose_servers(args: argparse.Namespace) -> list[ServerSpec]:
+    names = _pick(args.servers, SERVERS, "server")
+    if args.servers and not args.no_ceilings:
+        for name in list(names):
+            ceiling = CEILING_OF_LOOP[SERVERS[name].loop]
+            if ceiling not in names:
+                names.append(ceiling)
+    return [SERVERS[n] for n in names]
+
+
+def pin_cpus() -> tuple[int | None, int | None]:
+    """(server CPU, client CPU); the runner itself stays on the client's CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print("warning: fewer than 2 CPUs available; nothing is pinned", file=sys.stderr)
+        return None, None
+    os.sched_setaffinity(0, {cpus[1]})
+    return cpus[0], cpus[1]
+
+
+def log(message: str) -> None:
+    print(time.strftime("%H:%M:%S"), message, flush=True)
+
+
+def measure_one(
+    server: RunningServer, scenario: Scenario, args: argparse.Namespace, client_cpu: int | None
+) -> dict[str, Any]:
+    """Check the answer, warm up, then measure one run of one server."""
+    run: dict[str, Any] = {"server": server.spec.name, "scenario": scenario.name}
+    if not server.alive():
+        return run | {"ok": False, "problem": f"server exited: {server.log_tail()}"}
+    problem = checks.check(scenario, "127.0.0.1", server.port)
+    if problem:
+        return run | {"ok": False, "problem": f"wrong answer: {problem}"}
+    try:
+        if args.warmup > 0:
+            loadgen.run(scenario, server.port, args.warmup, client_cpu)
+        with TreeMonitor(server.pid) as monitor:
+            result = loadgen.run(scenario, server.port, args.duration, client_cpu)
+    except (RuntimeError, OSError) as exc:
+        return run | {"ok": False, "problem": f"load run failed: {exc}"}
+    requests = int(result["requests"])
+    seconds = result["duration_us"] / 1e6
+    run |= result
+    run |= {
+        "ok": requests > 0,
+        "rps": requests / seconds if seconds else 0.0,
+        "server_cpu_s": monitor.cpu_seconds,
+        "server_cpu_util": monitor.cpu_seconds / monitor.wall_seconds,
+        "cpu_us_per_request": monitor.cpu_seconds * 1e6 / requests if requests else None,
+        "peak_rss_mib": monitor.peak_rss / 2**20,
+        "server_processes": len(tree(server.pid)),
+    }
+    if requests == 0:
+        run["problem"] = "no request completed"
+    return run
+
+
+def run_scenario(
+    scenario: Scenario,
+    specs: list[ServerSpec],
+    args: argparse.Namespace,
+    cpus: tuple[int | None, int | None],
+    results: dict[str, Any],
+) -> None:
+    server_cpu, client_cpu = cpus
+    status: dict[str, str] = results["status"].setdefault(scenario.name, {})
+    servers: list[RunningServer] = []
+    try:
+        for spec in specs:
+            if not spec.serves(scenario):
+                status[spec.name] = "n/a"
+                continue
+            servers.append(RunningServer(spec, scenario, server_cpu, args.output / "logs"))
+        ready: list[RunningServer] = []
+        for server in servers:
+            results["commands"][server.spec.name] = shlex.join(server.command)
+            problem = server.wait_ready() or checks.check(scenario, "127.0.0.1", server.port)
+            if problem is None:
+                status[server.spec.name] = "ok"
+                ready.append(server)
+            elif scenario.http1:
+                status[server.spec.name] = f"wrong answer: {problem}"
+            else:
+                status[server.spec.name] = server.spec.unsupported_label()
+                results["probes"].setdefault(scenario.name, {})[server.spec.name] = problem
+            log(f"{scenario.name:>9} {server.spec.name:<17} {status[server.spec.name][:100]}")
+        for rep in range(args.repeat):
+            shift = rep % len(ready) if ready else 0
+            for server in ready[shift:] + ready[:shift]:
+                run = measure_one(server, scenario, args, client_cpu) | {"repeat": rep}
+                results["runs"].append(run)
+                if run["ok"]:
+                    log(f"{scenario.name:>9} {server.spec.name:<17} rep {rep + 1}: "
+                        f"{run['rps']:>10,.0f} req/s {run['cpu_us_per_request']:>7.1f} µs CPU/req "
+                        f"p99 {run['p99_us'] / 1000:.2f} ms")  # fmt: skip
+                else:
+                    log(f"{scenario.name:>9} {server.spec.name:<17} rep {rep + 1}: "
+                        f"{run['problem'][:150]}")  # fmt: skip
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = loadgen.missing_tools()
+    if missing:
+        for tool, package in missing.items():
+            print(f"{tool} is not installed: apt-get install {package}", file=sys.stderr)
+        return 2
+    specs = choose_servers(args)
+    scenarios = [SCENARIOS[n] for n in _pick(args.scenarios, SCENARIOS, "scenario")]
+    cpus = pin_cpus()
+    args.output.mkdir(parents=True, exist_ok=True)
+    runs_planned = sum(len([s for s in specs if s.serves(sc)]) for sc in scenarios) * args.repeat
+    log(f"{runs_planned} runs planned, about "
+        f"{runs_planned * (args.duration + args.warmup + 0.6) / 60:.0f} min")  # fmt: skip
+    started = time.time()
+    results: dict[str, Any] = {
+        "command": shlex.join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
+        "options": {
+            "quick": args.quick,
+            "repeat": args.repeat,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "server_cpu": cpus[0],
+            "client_cpu": cpus[1],
+        },  # fmt: skip
+        "machine": machine(),
+        "servers": {s.name: {"loop": s.loop, "settings": s.settings} for s in specs},
+        "scenarios": {
+            s.name: {
+                "tool": s.tool,
+                "path": s.path,
+                "method": s.method,
+                "request_body_bytes": len(s.body),
+                "connections": s.connections,
+                "pipeline": s.pipeline,
+                "about": s.about,
+            }
+            for s in scenarios
+        },  # fmt: skip
+        "commands": {},
+        "status": {},
+        "probes": {},
+        "runs": [],
+    }
+    for scenario in scenarios:
+        run_scenario(scenario, specs, args, cpus, results)
+    results["elapsed_s"] = round(time.time() - started, 1)
+    (args.output / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    report.write(results, args.output)
+    log(f"done in {results['elapsed_s'] / 60:.1f} min: {args.output / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

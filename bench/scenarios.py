@@ -1,0 +1,70 @@
+"""The scenarios: what is requested, how hard, and the exact answer expected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.apps import BIG, HELLO
+
+ECHO_BODY = b"x" * 1024
+SEED_QUERY = b"name=fastcorn&value=42"
+SEED_POST = b'{"message": "Hello from the seed benchmark"}'
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    tool: str  # "wrk", "h2load" or "ws"
+    path: str
+    expected: bytes  # the exact response body (the ws echo payload for "ws")
+    method: str = "GET"
+    body: bytes = b""
+    connections: int = 64
+    pipeline: int = 1
+    about: str = ""
+
+    @property
+    def http1(self) -> bool:
+        return self.tool == "wrk"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("hello", "wrk", "/hello", HELLO, about="GET, 13-byte body with Content-Length"),
+        Scenario(
+            "echo", "wrk", "/echo", ECHO_BODY, "POST", ECHO_BODY, about="POST 1 KiB, echoed back"
+        ),
+        Scenario("big", "wrk", "/big", BIG, about="GET of a 100 KiB body"),
+        Scenario("pipelined", "wrk", "/hello", HELLO, pipeline=16, about="GET hello, 16 per write"),
+        Scenario("many", "wrk", "/hello", HELLO, connections=1000, about="1,000 keep-alive conns"),
+        Scenario(
+            "h2", "h2load", "/hello", HELLO, connections=16, about="h2c prior knowledge, -m10"
+        ),
+        Scenario("ws", "ws", "/ws", b"x" * 64, about="64-byte binary echo"),
+        Scenario(
+            "seed-get",
+            "wrk",
+            "/seed?" + SEED_QUERY.decode(),
+            SEED_QUERY,
+            about="the 2018 article's echo app, GET",
+        ),
+        Scenario(
+            "seed-post",
+            "wrk",
+            "/seed",
+            SEED_POST,
+            "POST",
+            SEED_POST,
+            about="the 2018 article's echo app, POST",
+        ),
+    )
+}
+
+# Hypercorn 0.4.0's own figures, from "Hypercorn is now a Trio ASGI Server"
+# (P. Jones, November 2018), measured on another machine: requests per second.
+SEED_ARTICLE = {
+    "seed-get": {"trio": 1483, "asyncio": 4444, "uvloop": 5409},
+    "seed-post": {"trio": 1257, "asyncio": 3436, "uvloop": 4305},
+}
+SEED_ARTICLE_SOURCE = "https://medium.com/@pgjones/hypercorn-is-now-a-trio-asgi-server-2e198898c08f"

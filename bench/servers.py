@@ -1,0 +1,175 @@
+"""The servers under test and how each is started: one worker, access logs off,
+pinned to CPU 0, the same ``bench.apps:app``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.scenarios import Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "bench.apps:app"
+PY = sys.executable
+GRANIAN_THREADS = {"runtime_threads": 1, "blocking_threads": 1, "runtime_mode": "st"}
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    loop: str  # the loop whose ceiling it is compared with: uvloop, asyncio or trio
+    command: Callable[[int, Scenario], list[str]]
+    family: str
+    ceiling: bool = False
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def serves(self, scenario: Scenario) -> bool:
+        """Ceilings only speak HTTP/1.1; everyone else is probed for h2 and ws."""
+        return scenario.http1 or not self.ceiling
+
+    def unsupported_label(self) -> str:
+        return "not yet supported" if self.family == "fastcorn" else "not supported"
+
+
+def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        return [PY, "-m", "fastcorn", APP, "--loop", loop, "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log", "--lifespan", "off"]  # fmt: skip
+
+    return command
+
+
+def _uvicorn(port: int, scenario: Scenario) -> list[str]:
+    return [PY, "-m", "uvicorn", APP, "--loop", "uvloop", "--http", "httptools",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--log-level", "warning", "--lifespan", "off", "--workers", "1"]  # fmt: skip
+
+
+def _hypercorn(worker: str) -> Callable[[int, Scenario], list[str]]:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        return [PY, "-m", "hypercorn", "-k", worker, "-w", "1", "-b", f"127.0.0.1:{port}",
+                "--log-level", "warning", APP]  # fmt: skip
+
+    return command
+
+
+def _granian(port: int, scenario: Scenario) -> list[str]:
+    t = GRANIAN_THREADS
+    return [PY, "-m", "granian", "--interface", "asgi", "--workers", "1",
+            "--runtime-threads", str(t["runtime_threads"]),
+            "--blocking-threads", str(t["blocking_threads"]),
+            "--runtime-mode", str(t["runtime_mode"]), "--loop", "uvloop",
+            "--no-access-log", "--log-level", "warning",
+            "--host", "127.0.0.1", "--port", str(port), APP]  # fmt: skip
+
+
+def _ceiling(script: str, *extra: str) -> Callable[[int, Scenario], list[str]]:
+    def command(port: int, scenario: Scenario) -> list[str]:
+        body = scenario.expected
+        canned = (
+            ["--body-size", str(len(body))]
+            if body == b"x" * len(body)
+            else ["--body", body.decode("latin-1")]
+        )
+        return [PY, str(ROOT / "bench" / script), "--port", str(port), *extra, *canned,
+                "--request-body", str(len(scenario.body))]  # fmt: skip
+
+    return command
+
+
+SERVERS: dict[str, ServerSpec] = {
+    s.name: s
+    for s in (
+        ServerSpec("fastcorn-uvloop", "uvloop", _fastcorn("uvloop"), "fastcorn"),
+        ServerSpec("fastcorn-asyncio", "asyncio", _fastcorn("asyncio"), "fastcorn"),
+        ServerSpec("fastcorn-trio", "trio", _fastcorn("trio"), "fastcorn"),
+        ServerSpec("uvicorn", "uvloop", _uvicorn, "uvicorn"),
+        ServerSpec("hypercorn-uvloop", "uvloop", _hypercorn("uvloop"), "hypercorn"),
+        ServerSpec("hypercorn-asyncio", "asyncio", _hypercorn("asyncio"), "hypercorn"),
+        ServerSpec("hypercorn-trio", "trio", _hypercorn("trio"), "hypercorn"),
+        ServerSpec("granian", "uvloop", _granian, "granian", settings=dict(GRANIAN_THREADS)),
+        ServerSpec(
+            "ceiling-uvloop",
+            "uvloop",
+            _ceiling("ceiling_uvloop.py", "--loop", "uvloop"),
+            "ceiling",
+            ceiling=True,
+        ),
+        ServerSpec(
+            "ceiling-asyncio",
+            "asyncio",
+            _ceiling("ceiling_uvloop.py", "--loop", "asyncio"),
+            "ceiling",
+            ceiling=True,
+        ),
+        ServerSpec("ceiling-trio", "trio", _ceiling("ceiling_trio.py"), "ceiling", ceiling=True),
+    )
+}
+CEILING_OF_LOOP = {"uvloop": "ceiling-uvloop", "asyncio": "ceiling-asyncio", "trio": "ceiling-trio"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningServer:
+    """One server process (and its children) in its own session, pinned to a CPU."""
+
+    def __init__(self, spec: ServerSpec, scenario: Scenario, cpu: int | None, log_dir: Path):
+        self.spec = spec
+        self.port = free_port()
+        self.command = spec.command(self.port, scenario)
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{spec.name}-{scenario.name}.log"
+        self._log = open(self.log_path, "wb")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            pin + self.command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 20.0) -> str | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return f"exited with {self.proc.returncode}: {self.log_tail()}"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return None
+            except OSError:
+                time.sleep(0.1)
+        return f"not listening after {timeout:.0f} s: {self.log_tail()}"
+
+    def log_tail(self, lines: int = 5) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM to the session this process leads (the server and its workers)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+        self._log.close()
