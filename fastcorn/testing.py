@@ -1,0 +1,182 @@
+"""Drive the HTTP/1.1 core with plain bytes: no event loop, no sockets.
+
+    h = Harness(app)
+    out = h.feed(b"GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")   # the bytes the server wrote
+
+The runtime here steps the app's coroutines by hand (they only ever wait on this module's
+waiters) and keeps a virtual clock for the connection's timer, so timeouts are tested by
+``advance(seconds)`` instead of sleeping. Protocol tests and bench/instructions.py use it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+from fastcorn._asgi import ServerState
+from fastcorn._parser import H1Connection
+
+
+class ManualWaiter:
+    """The asyncio-Future subset the ASGI cycle waits with."""
+
+    __slots__ = ("runtime", "is_set", "task")
+
+    def __init__(self, runtime: ManualRuntime) -> None:
+        self.runtime = runtime
+        self.is_set = False
+        self.task: Coroutine[Any, Any, Any] | None = None
+
+    def done(self) -> bool:
+        return self.is_set
+
+    def set_result(self, _value: object) -> None:
+        self.is_set = True
+        if self.task is not None:
+            self.runtime.ready.append(self.task)
+            self.task = None
+
+    def __await__(self) -> Generator[ManualWaiter, None, None]:
+        if not self.is_set:
+            yield self
+
+
+class ManualTimer:
+    __slots__ = ("runtime", "callback", "deadline")
+
+    def __init__(self, runtime: ManualRuntime, callback: Callable[[], Any]) -> None:
+        self.runtime = runtime
+        self.callback = callback
+        self.deadline: float | None = None
+
+    def arm(self, delay: float) -> None:
+        self.deadline = self.runtime.now + delay
+
+    def cancel(self) -> None:
+        self.deadline = None
+
+
+class ManualRuntime:
+    """spawn / create_waiter / timer for the core, run by hand."""
+
+    def __init__(self) -> None:
+        self.ready: deque[Coroutine[Any, Any, Any]] = deque()
+        self.timers: list[ManualTimer] = []
+        self.now = 0.0
+        self.errors: list[BaseException] = []
+
+    def spawn(self, cycle: Any) -> Coroutine[Any, Any, Any]:
+        coro = cycle.run()
+        self.ready.append(coro)
+        return coro
+
+    def cancel(self, task: Coroutine[Any, Any, Any]) -> None:
+        task.close()
+
+    def create_waiter(self) -> ManualWaiter:
+        return ManualWaiter(self)
+
+    def timer(self, callback: Callable[[], Any]) -> ManualTimer:
+        timer = ManualTimer(self, callback)
+        self.timers.append(timer)
+        return timer
+
+    def run_ready(self) -> None:
+        while self.ready:
+            coro = self.ready.popleft()
+            try:
+                waiter = coro.send(None)
+            except StopIteration:
+                continue
+            except BaseException as exc:  # surfaced to the test, never swallowed
+                self.errors.append(exc)
+                continue
+            if not isinstance(waiter, ManualWaiter):
+                raise RuntimeError(f"app awaited {waiter!r}, which the manual runtime cannot run")
+            if waiter.is_set:
+                self.ready.append(coro)
+            else:
+                waiter.task = coro
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for timer in self.timers:
+            if timer.deadline is not None and timer.deadline <= self.now:
+                timer.deadline = None
+                timer.callback()
+        self.run_ready()
+
+
+class MemoryTransport:
+    """The asyncio-transport subset the core uses, writing into a bytearray."""
+
+    def __init__(self, protocol: Any, peer: tuple[str, int], local: tuple[str, int]) -> None:
+        self.protocol = protocol
+        self.output = bytearray()
+        self.reading_paused = False
+        self.closed = False
+        self.extra = {"peername": peer, "sockname": local}
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.closed:
+            raise AssertionError("write after close")
+        self.output += data
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.protocol.connection_lost(None)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.extra.get(name, default)
+
+
+class Harness:
+    """One in-memory HTTP/1.1 connection to ``app``."""
+
+    def __init__(self, app: Any, *, peer: tuple[str, int] = ("127.0.0.1", 50000),
+                 local: tuple[str, int] = ("127.0.0.1", 8000), **state_options: Any) -> None:
+        self.runtime = ManualRuntime()
+        state_options.setdefault("default_headers", b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n")
+        self.state = ServerState(app, self.runtime, **state_options)
+        self.protocol = H1Connection(self.state)
+        self.transport = MemoryTransport(self.protocol, peer, local)
+        self.protocol.connection_made(self.transport)
+
+    def feed(self, data: bytes) -> bytes:
+        """Deliver bytes from the client; run the app as far as it goes; return the output."""
+        if data:
+            self.protocol.data_received(data)
+        self.runtime.run_ready()
+        return self.take()
+
+    def take(self) -> bytes:
+        out = bytes(self.transport.output)
+        self.transport.output.clear()
+        return out
+
+    def disconnect(self) -> bytes:
+        """The client goes away."""
+        if not self.transport.closed:
+            self.transport.closed = True
+            self.protocol.connection_lost(None)
+        self.runtime.run_ready()
+        return self.take()
+
+    def advance(self, seconds: float) -> bytes:
+        self.runtime.advance(seconds)
+        return self.take()
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
