@@ -4,7 +4,7 @@
 #   protocol (HTTP/1.1 in _parser.pyx, HTTP/2 later)        backend (asyncio/uvloop, trio)
 #     parses a request head, builds the scope
 #     cycle = HTTPCycle(state, stream, scope)
-#     backend.spawn(cycle)  ──────────────────────────────▶  runs cycle.run() as a task
+#     backend.spawn(cycle.run()) ─────────────────────────▶  runs it as a task
 #     cycle.feed_body(chunk) / cycle.end_body()                 app: await receive() ◀── body buffered here
 #     cycle.disconnect()  (client went away)                    app: await send(msg) ──▶ stream.send_*()
 #     stream.writing_paused / cycle.wake_writer()               send() waits while the stream is paused
@@ -17,7 +17,10 @@
 cdef class ServerState:
     # Everything a connection needs from the server, shared by all of its connections.
     cdef public object app                 # ASGI 3 callable
-    cdef public object backend             # spawn(cycle), create_waiter(), timer(callback)
+    cdef public object backend             # spawn(coroutine) -> task, create_waiter(), cancel(task)
+    # A coarse clock (backend time), set by the server's once-a-second tick. Connection
+    # deadlines are read against it, so arming a timeout is a store, not a loop call.
+    cdef public double now
     cdef public str root_path
     cdef public dict lifespan_state        # copied shallowly into every scope["state"]
     cdef public bytes default_headers      # b"date: ...\r\nserver: fastcorn\r\n", refreshed each second
@@ -66,6 +69,8 @@ cdef class HTTPCycle:
     cdef public object task            # what backend.spawn returned, for cancelling at shutdown
     cdef public double start_time
 
+    # Fills a cycle made with HTTPCycle.__new__ (no Python-level __init__ on the hot path).
+    cdef init(self, ServerState state, Stream stream, dict scope)
     cpdef feed_body(self, bytes chunk)
     cpdef end_body(self)
     cpdef disconnect(self)

@@ -61,6 +61,13 @@ cdef class ServerState:
         self.active_requests = 0
         self.connections = set()
         self.shutting_down = False
+        self.now = 0.0
+
+    def check_timeouts(self, double now):
+        """The server's once-a-second sweep: advance the clock, expire idle or slow peers."""
+        self.now = now
+        for conn in list(self.connections):
+            conn.check_timeout(now)
 
 
 cdef class Stream:
@@ -87,21 +94,14 @@ cdef inline bytes as_bytes(object data):
 
 cdef class HTTPCycle:
     def __init__(self, ServerState state, Stream stream, dict scope):
+        self.init(state, stream, scope)
+
+    cdef init(self, ServerState state, Stream stream, dict scope):
         self.state = state
         self.stream = stream
         self.scope = scope
         self.body_chunks = []
-        self.body_buffered = 0
-        self.body_complete = False
-        self.request_delivered = False
-        self.status = 0
-        self.response_started = False
-        self.response_complete = False
-        self.response_bytes = 0
-        self.disconnected = False
-        self.body_waiter = None
-        self.write_waiter = None
-        self.task = None
+        # Numbers and flags start at 0/False and objects at None, as tp_new leaves them.
         if state.access_log:
             self.start_time = perf_counter()
 

@@ -5,7 +5,7 @@
 #   backend                       H1Connection                           HTTPCycle (_asgi)
 #   connection_made(transport) ─▶ remembers addresses, arms the idle timer
 #   data_received(bytes)       ─▶ parser.feed_data ─▶ on_url/on_header/on_headers_complete
-#                                   builds scope, H1Cycle ─▶ backend.spawn(cycle) ─▶ run()
+#                                   builds scope, H1Cycle ─▶ backend.spawn(cycle.run())
 #                                 on_body ─▶ cycle.feed_body; pause reading past HIGH_WATER
 #   pause/resume_writing       ─▶ Stream.writing_paused, cycle.wake_writer()
 #   connection_lost(exc)       ─▶ cycle.disconnect() for every cycle it still owns
@@ -13,7 +13,9 @@
 #
 # The transport is anything with write(), pause_reading(), resume_reading(), close(),
 # is_closing() and get_extra_info(): an asyncio transport as it is, or the trio adapter.
-# The backend gives spawn(cycle), create_waiter() and timer(callback) -> .arm(s)/.cancel().
+# The backend gives spawn(coroutine) -> task, cancel(task) and create_waiter(). Timeouts
+# need no backend timer: a deadline is stored against ServerState.now and the server's
+# once-a-second sweep calls check_timeout(now), so re-arming per request costs a store.
 
 from fastcorn._asgi cimport HTTPCycle, ServerState, Stream
 
@@ -39,7 +41,8 @@ cdef class H1Connection(Stream):
     cdef object backend
     cdef object transport
     cdef object parser
-    cdef readonly object timer  # the backend's timer; the trio reader waits on its deadline
+    cdef object spawn           # backend.spawn, cached
+    cdef double deadline        # 0 = no timeout armed
     cdef TimerKind timer_kind
     cdef tuple client
     cdef tuple server
@@ -65,4 +68,5 @@ cdef class H1Connection(Stream):
     cdef fail(self, int status)
     cdef write_error(self, int status, bint close)
     cdef arm_timer(self, TimerKind kind, double delay)
+    cdef on_timeout(self, TimerKind kind)
     cdef close_transport(self)

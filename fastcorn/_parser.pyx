@@ -146,6 +146,7 @@ cdef class H1Connection(Stream):
     def __init__(self, ServerState state):
         self.state = state
         self.backend = state.backend
+        self.spawn = state.backend.spawn
         self.parser = HttpRequestParser(self)
         self.pipeline = new_deque()
         self.headers = []
@@ -161,7 +162,6 @@ cdef class H1Connection(Stream):
         self.server = address(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = S_HTTPS
-        self.timer = self.backend.timer(self.on_timeout)
         self.state.connections.add(self)
         if self.state.shutting_down:
             self.close_transport()
@@ -171,8 +171,7 @@ cdef class H1Connection(Stream):
     def connection_lost(self, exc):
         self.closed = True
         self.state.connections.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
+        self.deadline = 0
         if self.cycle is not None:
             self.cycle.disconnect()
         if self.parsing is not None and self.parsing is not self.cycle:
@@ -222,7 +221,8 @@ cdef class H1Connection(Stream):
         self.headers = []
         self.head_size = 0
         self.expect_continue = False
-        self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+        if self.cycle is None:
+            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
 
     def on_url(self, bytes url):
         self.head_size += PyBytes_GET_SIZE(url)
@@ -251,7 +251,8 @@ cdef class H1Connection(Stream):
 
     def on_headers_complete(self):
         cdef ServerState state = self.state
-        cdef H1Cycle cycle = H1Cycle(state, self, self.build_scope())
+        cdef H1Cycle cycle = H1Cycle.__new__(H1Cycle)
+        cycle.init(state, self, self.build_scope())
         self.in_head = False
         cycle.keep_alive = self.parser.should_keep_alive() and not self.closing
         cycle.http10 = cycle.scope["http_version"] == V_10
@@ -261,7 +262,7 @@ cdef class H1Connection(Stream):
             cycle.rejected = True
         self.parsing = cycle
         if self.cycle is None:
-            self.timer.cancel()
+            self.deadline = 0
             self.timer_kind = TIMER_NONE
             self.start_cycle(cycle)
         else:
@@ -287,13 +288,15 @@ cdef class H1Connection(Stream):
 
     cdef arm_timer(self, TimerKind kind, double delay):
         self.timer_kind = kind
-        if delay > 0:
-            self.timer.arm(delay)
-        else:
-            self.timer.cancel()
+        self.deadline = self.state.now + delay if delay > 0 else 0
 
-    def on_timeout(self):
-        cdef TimerKind kind = self.timer_kind
+    def check_timeout(self, double now):
+        """Called by the server's once-a-second sweep (so timeouts are precise to ~1 s)."""
+        if self.deadline and now >= self.deadline:
+            self.deadline = 0
+            self.on_timeout(self.timer_kind)
+
+    cdef on_timeout(self, TimerKind kind):
         self.timer_kind = TIMER_NONE
         if self.closed:
             return
@@ -359,7 +362,7 @@ cdef class H1Connection(Stream):
             cycle.disconnect()
             self.write_error(503, True)
             return
-        cycle.task = self.backend.spawn(cycle)
+        cycle.task = self.spawn(cycle.run())
 
     cdef update_reading(self):
         """Read while the request being parsed has room and no request waits its turn."""
@@ -514,8 +517,7 @@ cdef class H1Connection(Stream):
 
     cdef close_transport(self):
         self.closing = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.deadline = 0
         if not self.closed and not self.transport.is_closing():
             self.transport.close()
 

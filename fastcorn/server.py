@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from email.utils import formatdate
 from typing import Any
 
@@ -142,7 +143,8 @@ class Server:
         except LifespanFailure as exc:
             logger.error("Application startup failed: %s", exc)
             return EXIT_STARTUP_FAILED
-        runtime.start(self._refresh_date)
+        state.now = runtime.time()
+        runtime.start(self._tick)
         await runtime.listen(self.sockets, state)
         runtime.install_signal_handlers(self.on_signal)
         for sock in self.sockets:
@@ -176,14 +178,14 @@ class Server:
             runtime.abort_all()
             await runtime.sleep(0)
 
-    async def _refresh_date(self) -> None:
-        import time
-
+    async def _tick(self) -> None:
+        """Once a second: a new Date header, and the sweep that expires connection timeouts."""
         state = self.state
         assert state is not None
         while True:
             await self.runtime.sleep(1.0 - time.time() % 1.0)
             state.default_headers = date_headers(self.config.server_header)
+            state.check_timeouts(self.runtime.time())
 
 
 def run(config: Config) -> int:

@@ -4,14 +4,14 @@
     out = h.feed(b"GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")   # the bytes the server wrote
 
 The runtime here steps the app's coroutines by hand (they only ever wait on this module's
-waiters) and keeps a virtual clock for the connection's timer, so timeouts are tested by
-``advance(seconds)`` instead of sleeping. Protocol tests and bench/instructions.py use it.
+waiters), and ``advance(seconds)`` moves the server clock and runs the timeout sweep, so
+timeouts are tested without sleeping. Protocol tests and bench/instructions.py use it.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from fastcorn._asgi import ServerState
@@ -42,32 +42,14 @@ class ManualWaiter:
             yield self
 
 
-class ManualTimer:
-    __slots__ = ("runtime", "callback", "deadline")
-
-    def __init__(self, runtime: ManualRuntime, callback: Callable[[], Any]) -> None:
-        self.runtime = runtime
-        self.callback = callback
-        self.deadline: float | None = None
-
-    def arm(self, delay: float) -> None:
-        self.deadline = self.runtime.now + delay
-
-    def cancel(self) -> None:
-        self.deadline = None
-
-
 class ManualRuntime:
-    """spawn / create_waiter / timer for the core, run by hand."""
+    """spawn / cancel / create_waiter for the core, run by hand."""
 
     def __init__(self) -> None:
         self.ready: deque[Coroutine[Any, Any, Any]] = deque()
-        self.timers: list[ManualTimer] = []
-        self.now = 0.0
         self.errors: list[BaseException] = []
 
-    def spawn(self, cycle: Any) -> Coroutine[Any, Any, Any]:
-        coro = cycle.run()
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
         self.ready.append(coro)
         return coro
 
@@ -76,11 +58,6 @@ class ManualRuntime:
 
     def create_waiter(self) -> ManualWaiter:
         return ManualWaiter(self)
-
-    def timer(self, callback: Callable[[], Any]) -> ManualTimer:
-        timer = ManualTimer(self, callback)
-        self.timers.append(timer)
-        return timer
 
     def run_ready(self) -> None:
         while self.ready:
@@ -98,14 +75,6 @@ class ManualRuntime:
                 self.ready.append(coro)
             else:
                 waiter.task = coro
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for timer in self.timers:
-            if timer.deadline is not None and timer.deadline <= self.now:
-                timer.deadline = None
-                timer.callback()
-        self.run_ready()
 
 
 class MemoryTransport:
@@ -174,7 +143,9 @@ class Harness:
         return self.take()
 
     def advance(self, seconds: float) -> bytes:
-        self.runtime.advance(seconds)
+        """Move the virtual clock on and run the server's timeout sweep, as its tick would."""
+        self.state.check_timeouts(self.state.now + seconds)
+        self.runtime.run_ready()
         return self.take()
 
     @property

@@ -16,60 +16,22 @@ from typing import Any
 from fastcorn._parser import H1Connection
 
 
-class LazyTimer:
-    """One timer per connection, re-armed without a new loop handle per request.
-
-    Arming only moves a deadline; the loop handle fires at the old deadline and, if the
-    deadline moved, schedules itself again for the rest.
-    """
-
-    __slots__ = ("loop", "callback", "deadline", "handle")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
-        self.loop = loop
-        self.callback = callback
-        self.deadline = 0.0
-        self.handle: asyncio.TimerHandle | None = None
-
-    def arm(self, delay: float) -> None:
-        self.deadline = self.loop.time() + delay
-        if self.handle is None:
-            self.handle = self.loop.call_at(self.deadline, self._fire)
-
-    def cancel(self) -> None:
-        self.deadline = 0.0
-
-    def _fire(self) -> None:
-        self.handle = None
-        if not self.deadline:
-            return
-        if self.loop.time() < self.deadline:
-            self.handle = self.loop.call_at(self.deadline, self._fire)
-            return
-        self.deadline = 0.0
-        self.callback()
-
-
 class AsyncioRuntime:
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, backlog: int) -> None:
         self.loop = loop
         self.name = name
         self.backlog = backlog
+        # The core calls these per request: bound C methods, no Python frame in between.
         self.create_waiter = loop.create_future
+        self.spawn = loop.create_task
         self.time = loop.time
         self.listeners: list[asyncio.AbstractServer] = []
         self.background: set[asyncio.Task[Any]] = set()
         self.signals: list[int] = []
 
-    # -- the protocol core's interface --
-    def spawn(self, cycle: Any) -> asyncio.Task[Any]:
-        return self.loop.create_task(cycle.run())
-
+    # -- the protocol core's interface (with spawn and create_waiter above) --
     def cancel(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
-
-    def timer(self, callback: Callable[[], Any]) -> LazyTimer:
-        return LazyTimer(self.loop, callback)
 
     # -- the server's --
     def start(self, async_fn: Callable[[], Any]) -> None:

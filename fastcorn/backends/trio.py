@@ -7,7 +7,6 @@ send starts a flusher task that waits for the socket to become writable.
 
 from __future__ import annotations
 
-import math
 import signal
 import socket
 import threading
@@ -39,27 +38,6 @@ class TrioWaiter:
 
     def __await__(self) -> Any:
         return self.event.wait().__await__()
-
-
-class TrioTimer:
-    """A connection's timer: a deadline on the cancel scope its reader waits in."""
-
-    __slots__ = ("callback", "deadline", "scope")
-
-    def __init__(self, callback: Callable[[], Any]) -> None:
-        self.callback = callback
-        self.deadline = math.inf
-        self.scope: trio.CancelScope | None = None
-
-    def arm(self, delay: float) -> None:
-        self.deadline = trio.current_time() + delay
-        if self.scope is not None:
-            self.scope.deadline = self.deadline
-
-    def cancel(self) -> None:
-        self.deadline = math.inf
-        if self.scope is not None:
-            self.scope.deadline = math.inf
 
 
 class TrioTransport:
@@ -171,7 +149,6 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
     protocol = H1Connection(state)
     transport = TrioTransport(sock, protocol, nursery)
     protocol.connection_made(transport)
-    timer: TrioTimer = protocol.timer
     try:
         while not transport.closed:
             if not transport.reading_paused:
@@ -186,24 +163,21 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
                         break  # EOF: the client is gone
                     protocol.data_received(data)
                     continue
-            with trio.CancelScope(deadline=timer.deadline) as scope:
-                timer.scope = scope
-                try:
-                    if transport.reading_paused:
-                        transport.resume_event = trio.Event()
-                        await transport.resume_event.wait()
-                    else:
-                        await trio.lowlevel.wait_readable(sock)
-                except (trio.ClosedResourceError, OSError):
-                    break
-                finally:
-                    timer.scope = None
-            if scope.cancelled_caught:
-                timer.deadline = math.inf
-                timer.callback()
+            try:
+                if transport.reading_paused:
+                    transport.resume_event = trio.Event()
+                    await transport.resume_event.wait()
+                else:
+                    await trio.lowlevel.wait_readable(sock)
+            except (trio.ClosedResourceError, OSError):
+                break
     finally:
         transport.abort()
         protocol.connection_lost(None)
+
+
+async def _await(coro: Any) -> None:
+    await coro  # trio starts async functions; the core hands over a coroutine
 
 
 class TrioRuntime:
@@ -216,17 +190,14 @@ class TrioRuntime:
         self.signal_scope: trio.CancelScope | None = None
 
     # -- the protocol core's interface --
-    def spawn(self, cycle: Any) -> None:
-        self.connections.start_soon(cycle.run)
+    def spawn(self, coro: Any) -> None:
+        self.connections.start_soon(_await, coro)
 
     def cancel(self, task: Any) -> None:
         pass  # app tasks are cancelled together, with the connections nursery
 
     def create_waiter(self) -> TrioWaiter:
         return TrioWaiter()
-
-    def timer(self, callback: Callable[[], Any]) -> TrioTimer:
-        return TrioTimer(callback)
 
     # -- the server's --
     def start(self, async_fn: Callable[[], Any]) -> None:
