@@ -21,8 +21,9 @@ HERE = Path(__file__).resolve().parent
 TOOLS = {"wrk": "wrk", "h2load": "nghttp2-client"}  # binary -> Debian package
 
 
-def missing_tools() -> dict[str, str]:
-    return {tool: pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None}
+def missing_tools(needed: set[str]) -> dict[str, str]:
+    """The load generators ``needed`` that are not installed, with their Debian package."""
+    return {tool: TOOLS[tool] for tool in sorted(needed & set(TOOLS)) if not shutil.which(tool)}
 
 
 def _pin(cpu: int | None) -> list[str]:

@@ -73,11 +73,33 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-class TreeMonitor:
-    """CPU seconds and peak RSS of a process tree over a ``with`` block."""
+def cpu_stat(cpu: int | None) -> list[int]:
+    """The /proc/stat jiffies line of one CPU (or all): user nice system idle iowait
+    irq softirq steal ..."""
+    name = b"cpu" if cpu is None else b"cpu%d" % cpu
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] == name:
+                return [int(x) for x in fields[1:]]
+    return []
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """Share of the CPU's time the hypervisor gave to someone else (noise)."""
+    delta = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(delta[:8])
+    return delta[7] / total if total and len(delta) > 7 else 0.0
+
+
+class TreeMonitor:
+    """CPU seconds and peak RSS of a process tree over a ``with`` block, and the
+    steal time of the CPU it is pinned to."""
+
+    def __init__(self, pid: int, cpu: int | None = None, interval: float = 0.1) -> None:
         self.pid = pid
+        self.cpu = cpu
+        self.steal = 0.0
         self.interval = interval
         self.peak_rss = 0
         self.cpu_seconds = 0.0
@@ -91,6 +113,7 @@ class TreeMonitor:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeMonitor:
+        self._stat = cpu_stat(self.cpu)
         self._before = cpu_ticks(tree(self.pid))
         self._t0 = time.perf_counter()
         self._thread.start()
@@ -98,6 +121,7 @@ class TreeMonitor:
 
     def __exit__(self, *exc: object) -> None:
         after = cpu_ticks(tree(self.pid))
+        self.steal = steal_share(self._stat, cpu_stat(self.cpu))
         self.wall_seconds = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()

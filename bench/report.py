@@ -23,6 +23,7 @@ class Row:
     errors: int
     server_util: float
     client_util: float
+    steal: float
 
     @property
     def rps_median(self) -> float:
@@ -56,6 +57,7 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, Row]]:
                 errors=sum(_errors(r) for r in runs),
                 server_util=median(r["server_cpu_util"] for r in runs),
                 client_util=median(r.get("client_cpu_util", 0.0) for r in runs),
+                steal=max(r.get("server_cpu_steal", 0.0) for r in runs),
             )
     return table
 
@@ -72,27 +74,34 @@ def _ratio(value: float, base: float | None) -> str:
 
 
 def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> list[str]:
+    pipelined = name == "pipelined"
     uvicorn = rows.get("uvicorn")
     lines = [
         "| server | req/s median (min–max) | CPU µs/req (min–max) | × ceiling | × uvicorn "
-        "| CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU | client CPU |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU | client CPU "
+        "| steal |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in sorted(rows.values(), key=lambda r: -r.rps_median):
         ceiling = rows.get(CEILING_OF_LOOP.get(row.loop, ""))
+        latency = (
+            "– | –"  # wrk's per-request latency is not meaningful when pipelining
+            if pipelined
+            else f"{median(row.p50_us) / 1000:.2f} | {median(row.p99_us) / 1000:.2f}"
+        )
         lines.append(
             f"| {row.server} | {_spread(row.rps, ',.0f')} | {_spread(row.cpu_us, '.1f')} "
             f"| {_ratio(row.rps_median, ceiling.rps_median if ceiling else None)} "
             f"| {_ratio(row.rps_median, uvicorn.rps_median if uvicorn else None)} "
             f"| {_ratio(row.cpu_median, uvicorn.cpu_median if uvicorn else None)} "
-            f"| {median(row.p50_us) / 1000:.2f} | {median(row.p99_us) / 1000:.2f} "
+            f"| {latency} "
             f"| {row.rss_mib:.0f} | {row.errors} "
-            f"| {row.server_util:.0%} | {row.client_util:.0%} |"
+            f"| {row.server_util:.0%} | {row.client_util:.0%} | {row.steal:.0%} |"
         )
     for server, state in status.items():
         if server not in rows and state != "n/a":
             shown = state if state != "ok" else "no successful run"
-            lines.append(f"| {server} | {shown} |" + " |" * 11)
+            lines.append(f"| {server} | {shown} |" + " |" * 12)
     return lines
 
 
@@ -144,7 +153,8 @@ def markdown(results: dict[str, Any]) -> str:
         "shared machine. × ceiling compares req/s with the ceiling server of the same loop "
         "(a server that parses nothing and answers with a canned response). server CPU near "
         "100% means the server was the bottleneck; client CPU near 100% means the load "
-        "generator was.",
+        "generator was; steal is the largest share of the server CPU's time the hypervisor "
+        "gave to other tenants during a run (noise).",
         "",
     ]
     for name, about in ((n, s["about"]) for n, s in results["scenarios"].items()):
@@ -152,7 +162,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         out += [f"## {name}: {about}", ""]
         if name == "pipelined":
-            out += ["(wrk times a whole batch of 16, so its latencies are per batch.)", ""]
+            out += ["(No latency: wrk does not time pipelined requests one by one.)", ""]
         out += scenario_table(name, table.get(name, {}), results["status"].get(name, {}))
         out.append("")
     seeds = [n for n in results["scenarios"] if n.startswith("seed")]

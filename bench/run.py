@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--servers", help=f"comma-separated, from: {', '.join(SERVERS)}")
     p.add_argument("--scenarios", help=f"comma-separated, from: {', '.join(SCENARIOS)}")
     p.add_argument("--repeat", type=int, help="measured runs per server and scenario (3)")
-    p.add_argument("--duration", type=float, help="seconds per measured run (5)")
+    p.add_argument("--duration", type=float, help="seconds per measured run (3)")
     p.add_argument("--warmup", type=float, help="seconds of warm-up before each run (1)")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: bench/results/")
     p.add_argument("--no-ceilings", action="store_true",
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     args.repeat = args.repeat or (1 if quick else 3)
-    args.duration = args.duration or (2.0 if quick else 5.0)
+    args.duration = args.duration or (2.0 if quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else 1.0
     return args
 
@@ -82,9 +82,13 @@ def log(message: str) -> None:
 
 
 def measure_one(
-    server: RunningServer, scenario: Scenario, args: argparse.Namespace, client_cpu: int | None
+    server: RunningServer,
+    scenario: Scenario,
+    args: argparse.Namespace,
+    cpus: tuple[int | None, int | None],
 ) -> dict[str, Any]:
     """Check the answer, warm up, then measure one run of one server."""
+    server_cpu, client_cpu = cpus
     run: dict[str, Any] = {"server": server.spec.name, "scenario": scenario.name}
     if not server.alive():
         return run | {"ok": False, "problem": f"server exited: {server.log_tail()}"}
@@ -94,7 +98,7 @@ def measure_one(
     try:
         if args.warmup > 0:
             loadgen.run(scenario, server.port, args.warmup, client_cpu)
-        with TreeMonitor(server.pid) as monitor:
+        with TreeMonitor(server.pid, server_cpu) as monitor:
             result = loadgen.run(scenario, server.port, args.duration, client_cpu)
     except (RuntimeError, OSError) as exc:
         return run | {"ok": False, "problem": f"load run failed: {exc}"}
@@ -109,6 +113,7 @@ def measure_one(
         "cpu_us_per_request": monitor.cpu_seconds * 1e6 / requests if requests else None,
         "peak_rss_mib": monitor.peak_rss / 2**20,
         "server_processes": len(tree(server.pid)),
+        "server_cpu_steal": monitor.steal,
     }
     if requests == 0:
         run["problem"] = "no request completed"
@@ -122,7 +127,7 @@ def run_scenario(
     cpus: tuple[int | None, int | None],
     results: dict[str, Any],
 ) -> None:
-    server_cpu, client_cpu = cpus
+    server_cpu = cpus[0]
     status: dict[str, str] = results["status"].setdefault(scenario.name, {})
     servers: list[RunningServer] = []
     try:
@@ -147,7 +152,7 @@ def run_scenario(
         for rep in range(args.repeat):
             shift = rep % len(ready) if ready else 0
             for server in ready[shift:] + ready[:shift]:
-                run = measure_one(server, scenario, args, client_cpu) | {"repeat": rep}
+                run = measure_one(server, scenario, args, cpus) | {"repeat": rep}
                 results["runs"].append(run)
                 if run["ok"]:
                     log(f"{scenario.name:>9} {server.spec.name:<17} rep {rep + 1}: "
@@ -163,13 +168,13 @@ def run_scenario(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = loadgen.missing_tools()
+    specs = choose_servers(args)
+    scenarios = [SCENARIOS[n] for n in _pick(args.scenarios, SCENARIOS, "scenario")]
+    missing = loadgen.missing_tools({s.tool for s in scenarios})
     if missing:
         for tool, package in missing.items():
             print(f"{tool} is not installed: apt-get install {package}", file=sys.stderr)
         return 2
-    specs = choose_servers(args)
-    scenarios = [SCENARIOS[n] for n in _pick(args.scenarios, SCENARIOS, "scenario")]
     cpus = pin_cpus()
     args.output.mkdir(parents=True, exist_ok=True)
     runs_planned = sum(len([s for s in specs if s.serves(sc)]) for sc in scenarios) * args.repeat

@@ -32,7 +32,9 @@ class ServerSpec:
 
     def serves(self, scenario: Scenario) -> bool:
         """Ceilings only speak HTTP/1.1; everyone else is probed for h2 and ws."""
-        return scenario.http1 or not self.ceiling
+        if self.ceiling:
+            return scenario.http1 and scenario.with_ceilings
+        return True
 
     def unsupported_label(self) -> str:
         return "not yet supported" if self.family == "fastcorn" else "not supported"
@@ -41,7 +43,8 @@ class ServerSpec:
 def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
     def command(port: int, scenario: Scenario) -> list[str]:
         return [PY, "-m", "fastcorn", APP, "--loop", loop, "--host", "127.0.0.1",
-                "--port", str(port), "--no-access-log", "--lifespan", "off"]  # fmt: skip
+                "--port", str(port), "--no-access-log", "--lifespan", "off",
+                "--log-level", "warning"]  # fmt: skip
 
     return command
 

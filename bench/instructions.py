@@ -1,0 +1,255 @@
+"""Instructions per request on the HTTP/1.1 fast path, under callgrind.
+
+``python bench/instructions.py`` runs, for each target, this same script in
+``--inner`` mode under ``valgrind --tool=callgrind`` twice: pushing N and then
+2N keep-alive requests through one connection, with a minimal ASGI app and no
+sockets. Start-up, imports and warm-up are the same in both runs, so
+``(I(2N) - I(N)) / N`` is the cost of one request.
+
+Targets:
+
+- ``fastcorn``: ``fastcorn.testing.Harness`` feeds bytes to the HTTP/1.1 core,
+  no event loop, no sockets.
+- ``uvicorn``: uvicorn's ``HttpToolsProtocol`` fed through a fake transport, as
+  its own tests do. It cannot run an app without an event loop (each request is
+  an asyncio Task), so a uvloop loop turns once per request; that is part of
+  its real cost. Its Date/Server default headers are empty here.
+
+``--profile`` also prints the functions with the largest self cost (callgrind)
+and a cProfile of the same loop, to say where the instructions go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run as a script: import fastcorn from this checkout
+    sys.path.insert(0, str(HERE.parent))
+REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
+BODY = b"Hello, world!"
+HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
+WARMUP = 200
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The minimal app: 200 and a 13-byte body, whatever the request."""
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def fastcorn_driver() -> Callable[[], bytes]:
+    from fastcorn.testing import Harness
+
+    harness = Harness(app)
+    return lambda: harness.feed(REQUEST)
+
+
+class FakeTransport:
+    """Enough of an asyncio transport for uvicorn's protocol."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: Any) -> None:
+        pass
+
+
+def uvicorn_driver() -> Callable[[], bytes]:
+    import uvloop
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    config = Config(app=app, http="httptools", lifespan="off", access_log=False)
+    config.load()
+    protocol = HttpToolsProtocol(
+        config=config, server_state=ServerState(), app_state={}, _loop=loop
+    )
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+
+    async def turn() -> None:
+        pass
+
+    def one() -> bytes:
+        transport.out.clear()
+        protocol.data_received(REQUEST)
+        while not transport.out.endswith(BODY):  # the app task runs in one loop turn
+            loop.run_until_complete(turn())
+        return bytes(transport.out)
+
+    return one
+
+
+DRIVERS = {"fastcorn": fastcorn_driver, "uvicorn": uvicorn_driver}
+
+
+def profile_only(directory: Path, n: int) -> None:
+    for target in DRIVERS:
+        short = directory / f"callgrind.{target}.n.out"
+        if short.exists():
+            print(f"== {target}")
+            print(per_request_profile(short, directory / f"callgrind.{target}.2n.out", n, 25))
+
+
+def inner(target: str, n: int) -> None:
+    one = DRIVERS[target]()
+    first = one()
+    if not (first.startswith(b"HTTP/1.1 200") and first.endswith(BODY)):
+        sys.exit(f"{target}: wrong response {first!r}")
+    for _ in range(WARMUP):
+        one()
+    for _ in range(n):
+        one()
+
+
+def callgrind(target: str, n: int, out: Path) -> int:
+    cmd = [
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+        sys.executable, str(Path(__file__).resolve()), "--inner", target, "-n", str(n),
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(HERE.parent))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{target}: {done.stderr.strip()[-600:]}")
+    m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(errors="replace"), re.M)
+    if not m:
+        raise RuntimeError(f"{target}: no instruction total in {out}")
+    return int(m.group(1))
+
+
+def costs(out: Path, inclusive: bool) -> dict[str, int]:
+    """Instructions per function (self or inclusive), from callgrind_annotate."""
+    cmd = ["callgrind_annotate", "--auto=no", "--threshold=100", str(out)]
+    if inclusive:
+        cmd.insert(1, "--inclusive=yes")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    table: dict[str, int] = {}
+    for line in done.stdout.splitlines():
+        m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)(?: \[(.*)\])?$", line)
+        if m and "PROGRAM TOTALS" not in line and "=>" not in line:
+            name = m.group(2).rsplit("/", 1)[-1]  # file:function, without the build path
+            obj = Path(m.group(3)).name if m.group(3) else ""
+            key = f"{name} [{obj}]" if obj else name
+            table[key] = table.get(key, 0) + int(m.group(1).replace(",", ""))
+    return table
+
+
+def per_request_profile(short: Path, long: Path, n: int, limit: int) -> str:
+    """Functions whose cost grows with the request count, (I(2N) - I(N)) / N: by self
+    cost, then by inclusive cost for compiled extension code (not the interpreter)."""
+    if not shutil.which("callgrind_annotate"):
+        return "(callgrind_annotate not found)"
+    out = []
+    for inclusive in (False, True):
+        a, b = costs(short, inclusive), costs(long, inclusive)
+        delta = {k: (b.get(k, 0) - a.get(k, 0)) / n for k in b}
+        if inclusive:
+            delta = {k: v for k, v in delta.items() if "libpython" not in k and "[" in k}
+            out.append("inclusive, extension code only:")
+        else:
+            out.append("self cost:")
+        rows = sorted(delta.items(), key=lambda kv: -kv[1])[:limit]
+        out += [f"{v:>9,.0f}  {k}" for k, v in rows]
+    return "\n".join(out)
+
+
+def python_profile(target: str, n: int, limit: int) -> None:
+    import cProfile
+    import pstats
+
+    one = DRIVERS[target]()
+    for _ in range(WARMUP):
+        one()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        one()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(limit)
+
+
+def available(target: str) -> str | None:
+    try:
+        DRIVERS[target]()
+    except Exception as exc:  # ImportError while fastcorn.testing is not built, etc.
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("-n", type=int, default=2000, help="requests in the short run (default 2000)")
+    p.add_argument("--targets", default="fastcorn,uvicorn")
+    p.add_argument("--profile", action="store_true", help="show where the instructions go")
+    p.add_argument("--keep", type=Path, help="keep the callgrind files in this directory")
+    p.add_argument("--inner", metavar="TARGET", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.inner:
+        inner(args.inner, args.n)
+        return
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind is not installed: apt-get install valgrind")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.keep or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        for target in args.targets.split(","):
+            problem = available(target)
+            if problem:
+                print(f"{target:>9}: not measured ({problem})")
+                continue
+            short = callgrind(target, args.n, directory / f"callgrind.{target}.n.out")
+            long = callgrind(target, 2 * args.n, directory / f"callgrind.{target}.2n.out")
+            per_request = (long - short) / args.n
+            print(f"{target:>9}: {per_request:,.0f} instructions per request "
+                  f"(I({2 * args.n}) - I({args.n})) / {args.n}; start-up and warm-up "
+                  f"{short - args.n * per_request:,.0f})", flush=True)  # fmt: skip
+            if args.profile:
+                print("per request, by self cost (instructions, share, function [object]):")
+                print(
+                    per_request_profile(
+                        directory / f"callgrind.{target}.n.out",
+                        directory / f"callgrind.{target}.2n.out",
+                        args.n,
+                        25,
+                    )
+                )
+                python_profile(target, 20000, 25)
+
+
+if __name__ == "__main__":
+    main()

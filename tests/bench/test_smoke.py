@@ -1,0 +1,40 @@
+"""End-to-end smoke test of the benchmark suite (bench/run.py --quick)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
+
+
+@pytest.mark.timeout(110)
+def test_quick_run_of_fastcorn_hello(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+        "--servers", "fastcorn-uvloop", "--scenarios", "hello", "--output", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["status"]["hello"]["fastcorn-uvloop"] == "ok", results["status"]
+    runs = {r["server"]: r for r in results["runs"]}
+    fastcorn = runs["fastcorn-uvloop"]
+    assert fastcorn["ok"], fastcorn
+    assert fastcorn["rps"] > 0
+    assert fastcorn["cpu_us_per_request"] > 0
+    assert "ceiling-uvloop" in runs  # the loop's ceiling comes along for the ratio
+
+    table = (tmp_path / "latest.md").read_text()
+    assert "| fastcorn-uvloop |" in table
+    assert (tmp_path / "latest.png").stat().st_size > 0
