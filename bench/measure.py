@@ -85,11 +85,23 @@ def cpu_stat(cpu: int | None) -> list[int]:
     return []
 
 
+def _delta(before: list[int], after: list[int]) -> list[int]:
+    return [b - a for a, b in zip(before, after, strict=False)]
+
+
 def steal_share(before: list[int], after: list[int]) -> float:
     """Share of the CPU's time the hypervisor gave to someone else (noise)."""
-    delta = [b - a for a, b in zip(before, after, strict=False)]
+    delta = _delta(before, after)
     total = sum(delta[:8])
     return delta[7] / total if total and len(delta) > 7 else 0.0
+
+
+def busy_seconds(before: list[int], after: list[int]) -> float:
+    """Time the CPU spent running anything: user nice system irq softirq."""
+    delta = _delta(before, after)
+    if len(delta) < 7:
+        return 0.0
+    return (delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / TICKS
 
 
 class TreeMonitor:
@@ -100,6 +112,7 @@ class TreeMonitor:
         self.pid = pid
         self.cpu = cpu
         self.steal = 0.0
+        self.other_load = 0.0
         self.interval = interval
         self.peak_rss = 0
         self.cpu_seconds = 0.0
@@ -121,12 +134,16 @@ class TreeMonitor:
 
     def __exit__(self, *exc: object) -> None:
         after = cpu_ticks(tree(self.pid))
-        self.steal = steal_share(self._stat, cpu_stat(self.cpu))
+        stat = cpu_stat(self.cpu)
+        self.steal = steal_share(self._stat, stat)
         self.wall_seconds = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()
         self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
         self.cpu_seconds = cpu_seconds_between(self._before, after)
+        if self.cpu is not None:  # anything else that ran on the server's CPU: noise
+            other = busy_seconds(self._stat, stat) - self.cpu_seconds
+            self.other_load = max(0.0, other) / self.wall_seconds
 
 
 def _command_output(cmd: list[str]) -> str:

@@ -24,6 +24,7 @@ class Row:
     server_util: float
     client_util: float
     steal: float
+    other_load: float
 
     @property
     def rps_median(self) -> float:
@@ -58,6 +59,7 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, Row]]:
                 server_util=median(r["server_cpu_util"] for r in runs),
                 client_util=median(r.get("client_cpu_util", 0.0) for r in runs),
                 steal=max(r.get("server_cpu_steal", 0.0) for r in runs),
+                other_load=max(r.get("server_cpu_other_load", 0.0) for r in runs),
             )
     return table
 
@@ -79,7 +81,7 @@ def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> l
     lines = [
         "| server | req/s median (min–max) | CPU µs/req (min–max) | × ceiling | × uvicorn "
         "| CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU | client CPU "
-        "| steal |",
+        "| noise |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in sorted(rows.values(), key=lambda r: -r.rps_median):
@@ -96,7 +98,7 @@ def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> l
             f"| {_ratio(row.cpu_median, uvicorn.cpu_median if uvicorn else None)} "
             f"| {latency} "
             f"| {row.rss_mib:.0f} | {row.errors} "
-            f"| {row.server_util:.0%} | {row.client_util:.0%} | {row.steal:.0%} |"
+            f"| {row.server_util:.0%} | {row.client_util:.0%} | {row.steal + row.other_load:.0%} |"
         )
     for server, state in status.items():
         if server not in rows and state != "n/a":
@@ -153,8 +155,8 @@ def markdown(results: dict[str, Any]) -> str:
         "shared machine. × ceiling compares req/s with the ceiling server of the same loop "
         "(a server that parses nothing and answers with a canned response). server CPU near "
         "100% means the server was the bottleneck; client CPU near 100% means the load "
-        "generator was; steal is the largest share of the server CPU's time the hypervisor "
-        "gave to other tenants during a run (noise).",
+        "generator was. noise is the largest share of the server CPU's time, over the runs, "
+        "taken by anything else: other processes on that CPU plus hypervisor steal.",
         "",
     ]
     for name, about in ((n, s["about"]) for n, s in results["scenarios"].items()):

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,7 @@ def measure_one(
         "peak_rss_mib": monitor.peak_rss / 2**20,
         "server_processes": len(tree(server.pid)),
         "server_cpu_steal": monitor.steal,
+        "server_cpu_other_load": monitor.other_load,
     }
     if requests == 0:
         run["problem"] = "no request completed"
@@ -166,7 +168,13 @@ def run_scenario(
             server.stop()
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally that stops the servers
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)  # also when started in the background
     args = parse_args(argv)
     specs = choose_servers(args)
     scenarios = [SCENARIOS[n] for n in _pick(args.scenarios, SCENARIOS, "scenario")]

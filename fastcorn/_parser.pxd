@@ -41,6 +41,7 @@ cdef class H1Connection(Stream):
     cdef object backend
     cdef object transport
     cdef object parser
+    cdef object feed_data, get_method, get_http_version, should_keep_alive  # parser's, bound
     cdef object spawn           # backend.spawn, cached
     cdef double deadline        # 0 = no timeout armed
     cdef TimerKind timer_kind
@@ -61,7 +62,8 @@ cdef class H1Connection(Stream):
     cdef H1Cycle cycle          # whose response is being written
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
 
-    cdef dict build_scope(self)
+    cdef new_parser(self)
+    cdef dict build_scope(self, H1Cycle cycle)
     cdef start_cycle(self, H1Cycle cycle)
     cdef response_done(self, H1Cycle cycle)
     cdef update_reading(self)

@@ -13,7 +13,9 @@ from collections import deque
 from http import HTTPStatus
 from urllib.parse import unquote as _unquote
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdio cimport snprintf
+from libc.string cimport memchr, memcpy
 
 from httptools import HttpRequestParser as _HttpRequestParser
 from httptools import parse_url as _parse_url
@@ -53,6 +55,12 @@ cdef bytes H_CONTENT_LENGTH = b"content-length: "
 
 cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
+cdef str M_HEAD = METHODS[b"HEAD"]
+
+
+cdef inline Py_ssize_t find_char(const char* p, Py_ssize_t n, char c):
+    cdef const char* hit = <const char*>memchr(p, c, n)
+    return -1 if hit == NULL else hit - p
 
 
 def _status_lines():
@@ -114,6 +122,12 @@ cdef inline bint name_is(bytes name, bytes lowered):
     return name == lowered or name.lower() == lowered
 
 
+cdef inline char* put(char* out, bytes data):
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    memcpy(out, PyBytes_AS_STRING(data), n)
+    return out + n
+
+
 cdef bytes status_line(int status):
     line = STATUS_LINES.get(status)
     if line is None:
@@ -147,12 +161,20 @@ cdef class H1Connection(Stream):
         self.state = state
         self.backend = state.backend
         self.spawn = state.backend.spawn
-        self.parser = HttpRequestParser(self)
+        self.new_parser()
         self.pipeline = new_deque()
         self.headers = []
         self.url = EMPTY
         self.timer_kind = TIMER_NONE
         self.scheme = S_HTTP
+
+    cdef new_parser(self):
+        # Bound methods kept as C attributes: a call each, no attribute lookup per request.
+        self.parser = parser = HttpRequestParser(self)
+        self.feed_data = parser.feed_data
+        self.get_method = parser.get_method
+        self.get_http_version = parser.get_http_version
+        self.should_keep_alive = parser.should_keep_alive
 
     # -- the transport's side (asyncio.Protocol's names) --------------------------------
 
@@ -184,12 +206,12 @@ cdef class H1Connection(Stream):
         if self.error_status or (self.closing and self.cycle is None):
             return
         try:
-            self.parser.feed_data(data)
+            self.feed_data(data)
         except HttpParserUpgrade as exc:
             # No upgrade handler yet (WebSocket comes later): the request was served as plain
             # HTTP, and whatever follows its head is parsed as the next request.
             offset = exc.args[0] if exc.args else len(data)
-            self.parser = HttpRequestParser(self)
+            self.new_parser()
             if offset < len(data):
                 self.data_received(data[offset:])
         except HttpParserError as exc:
@@ -252,11 +274,9 @@ cdef class H1Connection(Stream):
     def on_headers_complete(self):
         cdef ServerState state = self.state
         cdef H1Cycle cycle = H1Cycle.__new__(H1Cycle)
-        cycle.init(state, self, self.build_scope())
+        cycle.init(state, self, self.build_scope(cycle))
         self.in_head = False
-        cycle.keep_alive = self.parser.should_keep_alive() and not self.closing
-        cycle.http10 = cycle.scope["http_version"] == V_10
-        cycle.is_head = cycle.scope["method"] == "HEAD"
+        cycle.keep_alive = self.should_keep_alive() and not self.closing
         cycle.expect_continue = self.expect_continue and not cycle.http10
         if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
             cycle.rejected = True
@@ -307,28 +327,31 @@ cdef class H1Connection(Stream):
 
     # -- requests in, responses out -------------------------------------------------------
 
-    cdef dict build_scope(self):
+    cdef dict build_scope(self, H1Cycle cycle):
+        """The request's scope; also records the facts its cycle needs (HEAD, HTTP/1.0)."""
         cdef bytes url = self.url
         cdef bytes raw_path, query
-        cdef Py_ssize_t q
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(url), q
+        cdef const char* p = PyBytes_AS_STRING(url)
         cdef str path
-        if url[:1] == b"/":
-            q = url.find(b"?")
+        if n and p[0] == b'/':
+            q = find_char(p, n, b'?')
             if q < 0:
-                raw_path = url
+                q = find_char(p, n, b'#')
+                raw_path = url if q < 0 else url[:q]
                 query = EMPTY
             else:
                 raw_path = url[:q]
                 query = url[q + 1:]
-            q = raw_path.find(b"#")
-            if q >= 0:
-                raw_path = raw_path[:q]
+                n = find_char(PyBytes_AS_STRING(query), PyBytes_GET_SIZE(query), b'#')
+                if n >= 0:
+                    query = query[:n]
         else:
             # absolute-form ("http://host/path") or asterisk-form ("*")
             parsed = parse_url(url) if url != b"*" else None
             raw_path = (parsed.path or b"/") if parsed is not None else url
             query = (parsed.query or EMPTY) if parsed is not None else EMPTY
-        if raw_path.find(b"%") >= 0:
+        if find_char(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), b'%') >= 0:
             path = unquote(raw_path.decode("latin-1"))
         else:
             path = raw_path.decode("latin-1")
@@ -336,16 +359,24 @@ cdef class H1Connection(Stream):
         if root_path:
             path = root_path + path
             raw_path = root_path.encode() + raw_path
-        method = self.parser.get_method()
-        version = self.parser.get_http_version()
+        method_bytes = self.get_method()
+        method = METHODS.get(method_bytes)
+        if method is None:
+            method = method_bytes.decode("latin-1")
+        cycle.is_head = method is M_HEAD
+        version = self.get_http_version()
+        if version == V_11:
+            version = V_11
+        else:
+            cycle.http10 = version == V_10
         return {
             "type": S_HTTP,
             "asgi": ASGI_VERSION.copy(),
-            "http_version": V_11 if version == V_11 else version,
+            "http_version": version,
             "server": self.server,
             "client": self.client,
             "scheme": self.scheme,
-            "method": METHODS.get(method) or method.decode("latin-1"),
+            "method": method,
             "root_path": root_path,
             "path": path,
             "raw_path": raw_path,
@@ -384,13 +415,19 @@ cdef class H1Connection(Stream):
             self.update_reading()
 
     cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body):
+        """Status line, headers and the first body chunk, serialized into one buffer, one write."""
         cdef H1Cycle c = <H1Cycle>cycle
-        cdef bint has_length = False, app_chunked = False, no_body
-        cdef bytes name, value
+        cdef bint has_length = False, app_chunked = False, no_body, send_body
+        cdef bytes name, value, line = status_line(status), defaults = self.state.default_headers
+        cdef Py_ssize_t size, body_size = PyBytes_GET_SIZE(body), count = 0
+        cdef char number[32]
+        cdef int number_size = 0, chunk_size = 0
+        cdef char chunk_head[24]
+        cdef char* out
         if self.closed:
             return
-        buf = bytearray(status_line(status))
-        buf += self.state.default_headers
+        # Pass 1: validate, learn the framing the app chose, and size the buffer.
+        size = PyBytes_GET_SIZE(line) + PyBytes_GET_SIZE(defaults) + 2
         for item in headers:
             name, value = item
             if not valid_name(name) or not valid_value(value):
@@ -404,10 +441,7 @@ cdef class H1Connection(Stream):
                 if value.lower() == b"close":
                     c.keep_alive = False
                 continue  # ours as well
-            buf += name
-            buf += b": "
-            buf += value
-            buf += CRLF
+            size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
         if c.expect_continue and not c.body_complete:
             # 100 was never sent, so the client may or may not send the body: close after.
             c.keep_alive = False
@@ -416,26 +450,68 @@ cdef class H1Connection(Stream):
         no_body = status < 200 or status == 204 or status == 304
         if not no_body and not has_length:
             if not more_body and not app_chunked:
-                if body or not c.is_head:
-                    buf += b"content-length: %d\r\n" % PyBytes_GET_SIZE(body)
+                if body_size or not c.is_head:
+                    number_size = snprintf(number, sizeof(number), "content-length: %zd\r\n",
+                                           body_size)
+                    size += number_size
             elif c.http10:
                 c.keep_alive = False  # HTTP/1.0 has no chunked coding: the close ends the body
             else:
                 c.chunked = True
-                buf += H_CHUNKED
+                size += PyBytes_GET_SIZE(H_CHUNKED)
         if not c.keep_alive:
-            buf += H_CLOSE
+            size += PyBytes_GET_SIZE(H_CLOSE)
         elif c.http10:
-            buf += H_KEEP_ALIVE
-        buf += CRLF
-        if not c.is_head and not no_body:
+            size += PyBytes_GET_SIZE(H_KEEP_ALIVE)
+        send_body = not c.is_head and not no_body
+        if send_body:
+            size += body_size
             if c.chunked:
-                if body:
-                    buf += chunk(body)
+                if body_size:
+                    chunk_size = snprintf(chunk_head, sizeof(chunk_head), "%zx\r\n", body_size)
+                    size += chunk_size + 2
                 if not more_body:
-                    buf += LAST_CHUNK
-            else:
-                buf += body
+                    size += PyBytes_GET_SIZE(LAST_CHUNK)
+        # Pass 2: copy.
+        buf = PyBytes_FromStringAndSize(NULL, size)
+        out = PyBytes_AS_STRING(buf)
+        out = put(out, line)
+        out = put(out, defaults)
+        for item in headers:
+            name, value = item
+            if PyBytes_GET_SIZE(name) == 17 or PyBytes_GET_SIZE(name) == 10:
+                if name_is(name, b"transfer-encoding") or name_is(name, b"connection"):
+                    continue
+            out = put(out, name)
+            out[0] = b':'
+            out[1] = b' '
+            out = put(out + 2, value)
+            out[0] = b'\r'
+            out[1] = b'\n'
+            out += 2
+        if number_size:
+            memcpy(out, number, number_size)
+            out += number_size
+        if c.chunked:
+            out = put(out, H_CHUNKED)
+        if not c.keep_alive:
+            out = put(out, H_CLOSE)
+        elif c.http10:
+            out = put(out, H_KEEP_ALIVE)
+        out[0] = b'\r'
+        out[1] = b'\n'
+        out += 2
+        if send_body:
+            if chunk_size:
+                memcpy(out, chunk_head, chunk_size)
+                out = put(out + chunk_size, body)
+                out[0] = b'\r'
+                out[1] = b'\n'
+                out += 2
+            elif not c.chunked:
+                out = put(out, body)
+            if c.chunked and not more_body:
+                out = put(out, LAST_CHUNK)
         self.transport.write(buf)
         if not more_body:
             self.response_done(c)
