@@ -33,6 +33,23 @@ cdef str T_START = "http.response.start"
 cdef str T_BODY = "http.response.body"
 cdef bytes EMPTY = b""
 
+cdef tuple NOTHING = ()
+
+
+cdef class Done:
+    """What send() returns when it did not have to wait: awaiting it finishes at once.
+
+    Cheaper than a coroutine per call; send() only builds one when it must wait for the
+    transport to drain.
+    """
+
+    def __await__(self):
+        return iter(NOTHING)
+
+
+cdef Done DONE = Done()
+
+
 cdef list ERROR_HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"connection", b"close"),
@@ -167,7 +184,8 @@ cdef class HTTPCycle:
             finally:
                 self.body_waiter = None
 
-    async def send(self, dict message):
+    def send(self, dict message):
+        """ASGI send. Returns an awaitable; errors are raised by the call itself."""
         cdef object message_type = message[K_TYPE]
         cdef bytes body
         cdef bint more_body
@@ -180,7 +198,7 @@ cdef class HTTPCycle:
             headers = message.get(K_HEADERS, ())
             self.pending_headers = headers if type(headers) is list else list(headers)
             self.status = status
-            return
+            return DONE
         if message_type == T_BODY:
             if self.status == 0:
                 raise RuntimeError("http.response.body sent before http.response.start")
@@ -199,14 +217,19 @@ cdef class HTTPCycle:
                 self.pending_headers = None
             if not more_body and self.body_waiter is not None:
                 self._wake(self.body_waiter)  # a receive() waiting for disconnect may return
-            while self.stream.writing_paused and not self.disconnected:
-                self.write_waiter = waiter = self.state.backend.create_waiter()
-                try:
-                    await waiter
-                finally:
-                    self.write_waiter = None
-            return
+            if self.stream.writing_paused and not self.disconnected:
+                return self._drain()
+            return DONE
         raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
+
+    async def _drain(self):
+        """Wait until the stream accepts writes again (or the client is gone)."""
+        while self.stream.writing_paused and not self.disconnected:
+            self.write_waiter = waiter = self.state.backend.create_waiter()
+            try:
+                await waiter
+            finally:
+                self.write_waiter = None
 
     # -- the task ---------------------------------------------------------------------
 

@@ -58,11 +58,16 @@ cdef class H1Connection(Stream):
     cdef bint expect_continue
     cdef int error_status       # set by a callback before it raises, answered in data_received
     cdef H1Cycle parsing        # receives on_body
+    cdef bint at_boundary       # the parser waits for a new message: data starts a request line
+    cdef object scanned_method  # method and version read off the request line, or None
+    cdef object scanned_version
+    cdef dict scope_template    # what every scope of this connection shares, copied per request
     # responses go out in request order
     cdef H1Cycle cycle          # whose response is being written
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
 
     cdef new_parser(self)
+    cdef scan_request_line(self, bytes data)
     cdef dict build_scope(self, H1Cycle cycle)
     cdef start_cycle(self, H1Cycle cycle)
     cdef response_done(self, H1Cycle cycle)

@@ -15,7 +15,7 @@ from urllib.parse import unquote as _unquote
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdio cimport snprintf
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 from httptools import HttpRequestParser as _HttpRequestParser
 from httptools import parse_url as _parse_url
@@ -162,6 +162,7 @@ cdef class H1Connection(Stream):
         self.backend = state.backend
         self.spawn = state.backend.spawn
         self.new_parser()
+        self.at_boundary = True
         self.pipeline = new_deque()
         self.headers = []
         self.url = EMPTY
@@ -184,6 +185,13 @@ cdef class H1Connection(Stream):
         self.server = address(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = S_HTTPS
+        # Key order is the scope's; the None values are filled per request.
+        self.scope_template = {
+            "type": S_HTTP, "asgi": None, "http_version": None, "server": self.server,
+            "client": self.client, "scheme": self.scheme, "method": None,
+            "root_path": self.state.root_path, "path": None, "raw_path": None,
+            "query_string": None, "headers": None, "state": None, "extensions": None,
+        }
         self.state.connections.add(self)
         if self.state.shutting_down:
             self.close_transport()
@@ -205,6 +213,8 @@ cdef class H1Connection(Stream):
     def data_received(self, bytes data):
         if self.error_status or (self.closing and self.cycle is None):
             return
+        if self.at_boundary:
+            self.scan_request_line(data)
         try:
             self.feed_data(data)
         except HttpParserUpgrade as exc:
@@ -238,6 +248,7 @@ cdef class H1Connection(Stream):
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self):
+        self.at_boundary = False
         self.in_head = True
         self.url = EMPTY
         self.headers = []
@@ -300,6 +311,8 @@ cdef class H1Connection(Stream):
 
     def on_message_complete(self):
         cdef H1Cycle cycle = self.parsing
+        self.at_boundary = True
+        self.scanned_method = None  # a pipelined request behind it is asked of the parser
         if cycle is not None:
             cycle.end_body()
             self.parsing = None
@@ -359,32 +372,65 @@ cdef class H1Connection(Stream):
         if root_path:
             path = root_path + path
             raw_path = root_path.encode() + raw_path
-        method_bytes = self.get_method()
-        method = METHODS.get(method_bytes)
-        if method is None:
-            method = method_bytes.decode("latin-1")
-        cycle.is_head = method is M_HEAD
-        version = self.get_http_version()
-        if version == V_11:
-            version = V_11
+        if self.scanned_method is not None:
+            method = self.scanned_method
+            version = self.scanned_version
+            self.scanned_method = None
         else:
-            cycle.http10 = version == V_10
-        return {
-            "type": S_HTTP,
-            "asgi": ASGI_VERSION.copy(),
-            "http_version": version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": self.state.lifespan_state.copy(),
-            "extensions": {},
-        }
+            method_bytes = self.get_method()
+            method = METHODS.get(method_bytes)
+            if method is None:
+                method = method_bytes.decode("latin-1")
+            version = self.get_http_version()
+            if version == V_11:
+                version = V_11
+            elif version == V_10:
+                version = V_10
+        cycle.is_head = method is M_HEAD
+        cycle.http10 = version is V_10
+        scope = self.scope_template.copy()
+        scope["asgi"] = ASGI_VERSION.copy()
+        scope["http_version"] = version
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = query
+        scope["headers"] = self.headers
+        scope["state"] = self.state.lifespan_state.copy()
+        scope["extensions"] = {}
+        return scope
+
+    cdef scan_request_line(self, bytes data):
+        """Read method and version off a request line that starts ``data``, when it is plain.
+
+        Asking httptools costs two Python calls per request; this is a memchr and two
+        compares. It only ever agrees with llhttp: anything unusual (no complete line, a
+        method outside the common set, a version other than 1.0/1.1, odd spacing) is left to
+        the parser's own answers, and a line llhttp rejects never reaches build_scope.
+        """
+        cdef const char* p = PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), end, space
+        self.scanned_method = None
+        end = find_char(p, n, b'\n')
+        if end < 10 or p[end - 1] != b'\r':
+            return
+        # the line must end in " HTTP/1.1\r" or " HTTP/1.0\r"
+        if memcmp(p + end - 10, b" HTTP/1.", 8) != 0:
+            return
+        if p[end - 2] == b'1':
+            version = V_11
+        elif p[end - 2] == b'0':
+            version = V_10
+        else:
+            return
+        space = find_char(p, end, b' ')
+        if space <= 0 or space > 7:
+            return
+        method = METHODS.get(PyBytes_FromStringAndSize(p, space))
+        if method is None:
+            return
+        self.scanned_method = method
+        self.scanned_version = version
 
     cdef start_cycle(self, H1Cycle cycle):
         self.cycle = cycle
