@@ -68,6 +68,7 @@ cdef class HTTPCycle:
     cdef object write_waiter
     cdef public object task            # what backend.spawn returned, for cancelling at shutdown
     cdef public double start_time
+    cdef bint counted                  # holds one of state.active_requests
 
     # Fills a cycle made with HTTPCycle.__new__ (no Python-level __init__ on the hot path).
     cdef init(self, ServerState state, Stream stream, dict scope)
@@ -77,3 +78,4 @@ cdef class HTTPCycle:
     cpdef wake_writer(self)
     cdef object _wake(self, object waiter)
     cdef _app_failed(self, str message, object exc)
+    cdef inline void _release(self)

@@ -208,6 +208,7 @@ cdef class HTTPCycle:
             more_body = message.get(K_MORE_BODY, False)
             if not more_body:
                 self.response_complete = True
+                self._release()
             self.response_bytes += len(body)
             if self.response_started:
                 self.stream.send_body(self, body, more_body)
@@ -236,6 +237,7 @@ cdef class HTTPCycle:
     async def run(self):
         cdef ServerState state = self.state
         state.active_requests += 1
+        self.counted = True
         try:
             await state.app(self.scope, self.receive, self.send)
         except BaseException as exc:
@@ -252,7 +254,7 @@ cdef class HTTPCycle:
                 self._app_failed("ASGI application returned without completing the response",
                                  None)
         finally:
-            state.active_requests -= 1
+            self._release()
             if state.access_log and state.log_access is not None:
                 state.log_access(
                     self.scope.get("client"), self.scope["method"], self.scope["path"],
@@ -260,6 +262,13 @@ cdef class HTTPCycle:
                     perf_counter() - self.start_time,
                 )
             self.stream.cycle_done(self)
+
+    cdef inline void _release(self):
+        # A request is in flight from the app's start until its response is complete (or
+        # the app returns): what --limit-concurrency counts and graceful shutdown waits for.
+        if self.counted:
+            self.counted = False
+            self.state.active_requests -= 1
 
     cdef _app_failed(self, str message, object exc):
         if self.state.error_logger is not None:

@@ -33,7 +33,7 @@ cdef class H1Cycle(HTTPCycle):
     cdef bint http10
     cdef bint expect_continue   # 100 Continue still owed
     cdef bint chunked           # response body framed with chunked coding
-    cdef bint rejected          # over --limit-concurrency: answered 503 without the app
+    cdef bint body_suppressed   # HEAD, 1xx, 204, 304: the response carries no body
 
 
 cdef class H1Connection(Stream):
@@ -55,6 +55,7 @@ cdef class H1Connection(Stream):
     cdef bytes url
     cdef list headers
     cdef Py_ssize_t head_size
+    cdef Py_ssize_t partial_head    # bytes fed while one head stayed incomplete (431 guard)
     cdef bint expect_continue
     cdef int error_status       # set by a callback before it raises, answered in data_received
     cdef H1Cycle parsing        # receives on_body

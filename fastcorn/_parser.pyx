@@ -81,6 +81,7 @@ cdef dict ERROR_BODIES = {
     431: b"Request header fields too large.",
     500: b"Internal Server Error",
     501: b"Transfer coding not implemented.",
+    505: b"HTTP version not supported.",
     503: b"Service Unavailable: too many requests in flight.",
 }
 
@@ -213,10 +214,20 @@ cdef class H1Connection(Stream):
     def data_received(self, bytes data):
         if self.error_status or (self.closing and self.cycle is None):
             return
+        cdef bint was_in_head = self.in_head
         if self.at_boundary:
             self.scan_request_line(data)
         try:
             self.feed_data(data)
+            if self.in_head:
+                # httptools buffers an unfinished header line itself and reports it only once
+                # complete, so count raw bytes too: one endless header must not grow forever.
+                if was_in_head:
+                    self.partial_head += PyBytes_GET_SIZE(data)
+                    if self.partial_head > self.state.limit_request_head:
+                        self.fail(431)
+            else:
+                self.partial_head = 0
         except HttpParserUpgrade as exc:
             # No upgrade handler yet (WebSocket comes later): the request was served as plain
             # HTTP, and whatever follows its head is parsed as the next request.
@@ -280,6 +291,9 @@ cdef class H1Connection(Stream):
         elif n == 6 and name == b"expect":
             if value.strip().lower() == b"100-continue":
                 self.expect_continue = True
+        n = PyBytes_GET_SIZE(value)
+        if n and (PyBytes_AS_STRING(value)[n - 1] == b' ' or PyBytes_AS_STRING(value)[n - 1] == b'\t'):
+            value = value.rstrip(b" \t")  # trailing whitespace is not part of a field value
         self.headers.append((name, value))
 
     def on_headers_complete(self):
@@ -289,8 +303,6 @@ cdef class H1Connection(Stream):
         self.in_head = False
         cycle.keep_alive = self.should_keep_alive() and not self.closing
         cycle.expect_continue = self.expect_continue and not cycle.http10
-        if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
-            cycle.rejected = True
         self.parsing = cycle
         if self.cycle is None:
             self.deadline = 0
@@ -360,10 +372,18 @@ cdef class H1Connection(Stream):
                 if n >= 0:
                     query = query[:n]
         else:
-            # absolute-form ("http://host/path") or asterisk-form ("*")
-            parsed = parse_url(url) if url != b"*" else None
-            raw_path = (parsed.path or b"/") if parsed is not None else url
-            query = (parsed.query or EMPTY) if parsed is not None else EMPTY
+            # absolute-form ("http://host/path"), asterisk-form ("*") or, for CONNECT,
+            # authority-form ("host:port"), which has no path: raw_path is the target.
+            raw_path = url
+            query = EMPTY
+            if url != b"*":
+                try:
+                    parsed = parse_url(url)
+                except HttpParserError:
+                    parsed = None
+                if parsed is not None and parsed.schema:
+                    raw_path = parsed.path or b"/"
+                    query = parsed.query or EMPTY
         if find_char(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), b'%') >= 0:
             path = unquote(raw_path.decode("latin-1"))
         else:
@@ -386,6 +406,10 @@ cdef class H1Connection(Stream):
                 version = V_11
             elif version == V_10:
                 version = V_10
+            else:
+                # ASGI knows 1.0 and 1.1 here (HTTP/2 has its own connection preface).
+                self.error_status = 505
+                raise ProtocolError(505)
         cycle.is_head = method is M_HEAD
         cycle.http10 = version is V_10
         scope = self.scope_template.copy()
@@ -434,7 +458,8 @@ cdef class H1Connection(Stream):
 
     cdef start_cycle(self, H1Cycle cycle):
         self.cycle = cycle
-        if cycle.rejected:
+        cdef ServerState state = self.state
+        if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
             cycle.response_complete = True
             cycle.disconnect()
             self.write_error(503, True)
@@ -510,6 +535,7 @@ cdef class H1Connection(Stream):
         elif c.http10:
             size += PyBytes_GET_SIZE(H_KEEP_ALIVE)
         send_body = not c.is_head and not no_body
+        c.body_suppressed = not send_body
         if send_body:
             size += body_size
             if c.chunked:
@@ -566,7 +592,7 @@ cdef class H1Connection(Stream):
         cdef H1Cycle c = <H1Cycle>cycle
         if self.closed:
             return
-        if not c.is_head:
+        if not c.body_suppressed:
             if c.chunked:
                 if body:
                     if more_body:
@@ -624,7 +650,7 @@ cdef class H1Connection(Stream):
                 if broken.response_started:
                     self.close_transport()
                     return
-            else:
+            elif broken in self.pipeline:
                 self.pipeline.remove(broken)
         if self.cycle is None:
             self.write_error(status, True)
