@@ -11,7 +11,7 @@ import functools
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from fastcorn._parser import H1Connection
 
@@ -43,7 +43,9 @@ class AsyncioRuntime:
         await asyncio.sleep(seconds)
 
     async def listen(self, sockets: list[Any], state: Any) -> None:
-        factory = functools.partial(H1Connection, state)
+        # H1Connection has asyncio.Protocol's methods without inheriting from it (the core
+        # imports no event loop), hence the cast.
+        factory = cast(Callable[[], asyncio.Protocol], functools.partial(H1Connection, state))
         for sock in sockets:
             server = await self.loop.create_server(factory, sock=sock, backlog=self.backlog)
             self.listeners.append(server)
@@ -79,6 +81,7 @@ async def serve(server: Any, name: str = "asyncio") -> int:
 
 
 def run(server: Any, name: str) -> int:
+    loop: asyncio.AbstractEventLoop
     if name == "uvloop":
         import uvloop
 

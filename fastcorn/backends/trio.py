@@ -82,8 +82,9 @@ class TrioTransport:
                 return
             if sent == len(data):
                 return
-            data = memoryview(data)[sent:]
-        self.buffer += data
+            self.buffer += memoryview(data)[sent:]
+        else:
+            self.buffer += data
         if not self.flushing:
             self.flushing = True
             self.nursery.start_soon(self._flush)

@@ -1,0 +1,81 @@
+"""Stub of the compiled ASGI HTTP cycle (fastcorn/_asgi.pyx)."""
+
+from collections.abc import Awaitable, Generator
+from logging import Logger
+from typing import Any
+
+from typing_extensions import disjoint_base
+
+class ClientDisconnected(OSError): ...
+
+class Done:
+    def __await__(self) -> Generator[Any]: ...
+
+@disjoint_base
+class ServerState:
+    app: Any
+    backend: Any
+    root_path: str
+    lifespan_state: dict[str, Any]
+    default_headers: bytes
+    access_log: bool
+    log_access: Any
+    error_logger: Logger | None
+    timeout_keep_alive: float
+    timeout_request_head: float
+    limit_request_head: int
+    limit_concurrency: int
+    active_requests: int
+    connections: set[Any]
+    shutting_down: bool
+    now: float
+    def __init__(
+        self,
+        app: Any,
+        backend: Any,
+        *,
+        root_path: str = "",
+        access_log: bool = False,
+        log_access: Any = None,
+        error_logger: Logger | None = None,
+        timeout_keep_alive: float = 65.0,
+        timeout_request_head: float = 10.0,
+        limit_request_head: int = 65536,
+        limit_concurrency: int | None = None,
+        lifespan_state: dict[str, Any] | None = None,
+        default_headers: bytes = b"",
+    ) -> None: ...
+    def check_timeouts(self, now: float) -> None: ...
+
+@disjoint_base
+class Stream:
+    writing_paused: bool
+    closed: bool
+    def send_head(
+        self, cycle: HTTPCycle, status: int, headers: list[Any], body: bytes, more_body: bool
+    ) -> None: ...
+    def send_body(self, cycle: HTTPCycle, body: bytes, more_body: bool) -> None: ...
+    def want_body(self, cycle: HTTPCycle) -> None: ...
+    def cycle_done(self, cycle: HTTPCycle) -> None: ...
+
+@disjoint_base
+class HTTPCycle:
+    scope: dict[str, Any]
+    stream: Stream
+    body_buffered: int
+    body_complete: bool
+    status: int
+    response_started: bool
+    response_complete: bool
+    response_bytes: int
+    disconnected: bool
+    task: Any
+    start_time: float
+    def __init__(self, state: ServerState, stream: Stream, scope: dict[str, Any]) -> None: ...
+    def feed_body(self, chunk: bytes) -> None: ...
+    def end_body(self) -> None: ...
+    def disconnect(self) -> None: ...
+    def wake_writer(self) -> None: ...
+    async def receive(self) -> dict[str, Any]: ...
+    def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
+    async def run(self) -> None: ...
