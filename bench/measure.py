@@ -7,6 +7,7 @@ the measured window. Processes that start during the window count from zero.
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import subprocess
@@ -172,13 +173,22 @@ def _git_commit() -> str:
     return out if "fatal" not in out else "none"
 
 
+def _module_version(name: str) -> str:
+    """The version of a package importable but not installed (a source checkout)."""
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return "absent"
+    return f"{getattr(module, '__version__', '?')} (not installed: {module.__file__})"
+
+
 def machine() -> dict[str, object]:
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "absent"
+            versions[name] = _module_version(name)
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

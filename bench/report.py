@@ -75,7 +75,9 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}" if base else "–"
 
 
-def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> list[str]:
+def scenario_table(
+    name: str, rows: dict[str, Row], status: dict[str, str], problems: dict[str, str]
+) -> list[str]:
     pipelined = name == "pipelined"
     uvicorn = rows.get("uvicorn")
     lines = [
@@ -102,7 +104,8 @@ def scenario_table(name: str, rows: dict[str, Row], status: dict[str, str]) -> l
         )
     for server, state in status.items():
         if server not in rows and state != "n/a":
-            shown = state if state != "ok" else "no successful run"
+            shown = state if state != "ok" else f"failed: {problems.get(server, '?')[:160]}"
+            shown = shown.replace("|", "/")
             lines.append(f"| {server} | {shown} |" + " |" * 12)
     return lines
 
@@ -147,6 +150,32 @@ def _machine_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def failures(results: dict[str, Any], scenario: str) -> dict[str, str]:
+    """The distinct problems of each server in a scenario, in order."""
+    seen: dict[str, list[str]] = {}
+    for run in results["runs"]:
+        if run["scenario"] == scenario and not run.get("ok"):
+            problem = str(run.get("problem", "?"))[:60]
+            if problem not in seen.setdefault(run["server"], []):
+                seen[run["server"]].append(problem)
+    return {server: "; then ".join(problems) for server, problems in seen.items()}
+
+
+def short_table(results: dict[str, Any], scenarios: tuple[str, ...]) -> str:
+    """One line per server: CPU µs/req and req/s for a few scenarios (for README)."""
+    table = summarize(results)
+    servers = [s for s in results["servers"] if any(s in table.get(n, {}) for n in scenarios)]
+    head = "| server | " + " | ".join(f"{n} µs/req | {n} req/s" for n in scenarios) + " |"
+    lines = [head, "|---|" + "--:|--:|" * len(scenarios)]
+    for server in servers:
+        cells = []
+        for n in scenarios:
+            row = table.get(n, {}).get(server)
+            cells += [f"{row.cpu_median:.1f}", f"{row.rps_median:,.0f}"] if row else ["–", "–"]
+        lines.append(f"| {server} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     table = summarize(results)
     out = ["# fastcorn benchmark results", "", *_machine_lines(results), ""]
@@ -165,7 +194,8 @@ def markdown(results: dict[str, Any]) -> str:
         out += [f"## {name}: {about}", ""]
         if name == "pipelined":
             out += ["(No latency: wrk does not time pipelined requests one by one.)", ""]
-        out += scenario_table(name, table.get(name, {}), results["status"].get(name, {}))
+        status = results["status"].get(name, {})
+        out += scenario_table(name, table.get(name, {}), status, failures(results, name))
         out.append("")
     seeds = [n for n in results["scenarios"] if n.startswith("seed")]
     if seeds:
@@ -176,7 +206,8 @@ def markdown(results: dict[str, Any]) -> str:
         out.append("")
         for name in seeds:
             out += [f"### {name}", ""]
-            out += scenario_table(name, table.get(name, {}), results["status"].get(name, {}))
+            status = results["status"].get(name, {})
+            out += scenario_table(name, table.get(name, {}), status, failures(results, name))
             out.append("")
     if results.get("servers", {}).get("granian"):
         out += [f"granian settings: {results['servers']['granian']['settings']}", ""]
@@ -213,7 +244,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             ax.margins(x=0.18)
     fig.suptitle(f"fastcorn bench, {results['machine']['date'][:10]}, "
                  f"{results['machine']['cpu']}", fontsize=10)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -236,4 +267,6 @@ if __name__ == "__main__":  # re-render from an existing latest.json
     import sys
 
     directory = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
-    write(json.loads((directory / "latest.json").read_text()), directory)
+    data = json.loads((directory / "latest.json").read_text())
+    write(data, directory)
+    print(short_table(data, ("hello", "echo", "pipelined")))
