@@ -22,6 +22,7 @@ cdef class ServerState:
     # deadlines are read against it, so arming a timeout is a store, not a loop call.
     cdef public double now
     cdef public str root_path
+    cdef public dict asgi                  # scope["asgi"], copied into every scope
     cdef public dict lifespan_state        # copied shallowly into every scope["state"]
     cdef public bytes default_headers      # b"date: ...\r\nserver: fastcorn\r\n", refreshed each second
     cdef public bint access_log

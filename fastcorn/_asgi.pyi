@@ -16,6 +16,7 @@ class ServerState:
     app: Any
     backend: Any
     root_path: str
+    asgi: dict[str, str]
     lifespan_state: dict[str, Any]
     default_headers: bytes
     access_log: bool
@@ -44,6 +45,7 @@ class ServerState:
         limit_concurrency: int | None = None,
         lifespan_state: dict[str, Any] | None = None,
         default_headers: bytes = b"",
+        asgi_version: str = "3.0",
     ) -> None: ...
     def check_timeouts(self, now: float) -> None: ...
 

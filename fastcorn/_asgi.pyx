@@ -62,10 +62,11 @@ cdef class ServerState:
                  log_access=None, error_logger=None, double timeout_keep_alive=65.0,
                  double timeout_request_head=10.0, Py_ssize_t limit_request_head=65536,
                  limit_concurrency=None, dict lifespan_state=None,
-                 bytes default_headers=b""):
+                 bytes default_headers=b"", str asgi_version="3.0"):
         self.app = app
         self.backend = backend
         self.root_path = root_path
+        self.asgi = {"version": asgi_version, "spec_version": "2.4"}
         self.access_log = access_log
         self.log_access = log_access
         self.error_logger = error_logger

@@ -43,7 +43,6 @@ cdef str S_HTTP = "http"
 cdef str S_HTTPS = "https"
 cdef str V_11 = "1.1"
 cdef str V_10 = "1.0"
-cdef dict ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 cdef bytes EMPTY = b""
 cdef bytes CRLF = b"\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
@@ -413,7 +412,7 @@ cdef class H1Connection(Stream):
         cycle.is_head = method is M_HEAD
         cycle.http10 = version is V_10
         scope = self.scope_template.copy()
-        scope["asgi"] = ASGI_VERSION.copy()
+        scope["asgi"] = self.state.asgi.copy()
         scope["http_version"] = version
         scope["method"] = method
         scope["path"] = path

@@ -98,6 +98,8 @@ def asgi3(app: Any) -> ASGI3App:
     # Deliberately not functools.wraps: __wrapped__ would make a second asgi3() see the
     # one-parameter ASGI 2 signature and wrap again.
     asgi2_adapter.__qualname__ = f"asgi2_adapter({getattr(app, '__qualname__', repr(app))})"
+    # The server reports this in scope["asgi"]["version"], as the spec asks.
+    asgi2_adapter.asgi_version = "2.0"  # type: ignore[attr-defined]
     return asgi2_adapter
 
 

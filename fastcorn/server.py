@@ -135,6 +135,7 @@ class Server:
             limit_concurrency=config.limit_concurrency,
             lifespan_state=self.lifespan_state,
             default_headers=date_headers(config.server_header),
+            asgi_version=getattr(self.app, "asgi_version", "3.0"),
         )
         self.state = state
         lifespan = Lifespan(self.app, runtime, config.lifespan, self.lifespan_state)

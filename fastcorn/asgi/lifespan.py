@@ -62,7 +62,7 @@ class Lifespan:
     async def _main(self) -> None:
         scope = {
             "type": "lifespan",
-            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "asgi": {"version": getattr(self.app, "asgi_version", "3.0"), "spec_version": "2.0"},
             "state": self.state,
         }
         try:
