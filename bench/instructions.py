@@ -31,7 +31,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: import fastcorn from this checkout
@@ -178,8 +178,8 @@ def per_request_profile(short: Path, long: Path, n: int, limit: int) -> str:
     for inclusive in (False, True):
         a, b = costs(short, inclusive), costs(long, inclusive)
         delta = {k: (b.get(k, 0) - a.get(k, 0)) / n for k in b}
-        if inclusive:
-            delta = {k: v for k, v in delta.items() if "libpython" not in k and "[" in k}
+        if inclusive:  # compiled extension modules only: not the interpreter, libc, loader
+            delta = {k: v for k, v in delta.items() if ".cpython-" in k}
             out.append("inclusive, extension code only:")
         else:
             out.append("self cost:")
@@ -217,6 +217,7 @@ def main() -> None:
     p.add_argument("--targets", default="fastcorn,uvicorn")
     p.add_argument("--profile", action="store_true", help="show where the instructions go")
     p.add_argument("--keep", type=Path, help="keep the callgrind files in this directory")
+    p.add_argument("--output", type=Path, help="also write DIR/instructions.md")
     p.add_argument("--inner", metavar="TARGET", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
@@ -224,31 +225,48 @@ def main() -> None:
         return
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed: apt-get install valgrind")
+    report: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        report.append(text)
+
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
         for target in args.targets.split(","):
             problem = available(target)
             if problem:
-                print(f"{target:>9}: not measured ({problem})")
+                say(f"{target:>9}: not measured ({problem})")
                 continue
             short = callgrind(target, args.n, directory / f"callgrind.{target}.n.out")
             long = callgrind(target, 2 * args.n, directory / f"callgrind.{target}.2n.out")
             per_request = (long - short) / args.n
-            print(f"{target:>9}: {per_request:,.0f} instructions per request "
-                  f"(I({2 * args.n}) - I({args.n})) / {args.n}; start-up and warm-up "
-                  f"{short - args.n * per_request:,.0f})", flush=True)  # fmt: skip
+            say(f"{target:>9}: {per_request:,.0f} instructions per request "
+                f"(I({2 * args.n}) - I({args.n})) / {args.n}; start-up and warm-up "
+                f"{short - args.n * per_request:,.0f})")  # fmt: skip
             if args.profile:
-                print("per request, by self cost (instructions, share, function [object]):")
-                print(
-                    per_request_profile(
-                        directory / f"callgrind.{target}.n.out",
-                        directory / f"callgrind.{target}.2n.out",
-                        args.n,
-                        25,
-                    )
-                )
+                say("per request (instructions, function [object]):")
+                files = [directory / f"callgrind.{target}.{k}.out" for k in ("n", "2n")]
+                say(per_request_profile(files[0], files[1], args.n, 25))
                 python_profile(target, 20000, 25)
+    if args.output:
+        write_report(args.output, report, args.n)
+
+
+def write_report(directory: Path, lines: list[str], n: int) -> None:
+    from bench.measure import machine
+
+    m = machine()
+    packages = cast(dict[str, str], m["packages"])
+    versions = ", ".join(f"{k} {v}" for k, v in packages.items() if v != "absent")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "instructions.md").write_text(
+        "# Instructions per request (callgrind)\n\n"
+        f"`python bench/instructions.py -n {n}{' --profile' if len(lines) > 2 else ''}`, "
+        f"{m['date']}, git commit {m['git_commit']}, Python {m['python']}; {versions}.\n\n"
+        "```\n" + "\n".join(lines) + "\n```\n"
+    )
 
 
 if __name__ == "__main__":
