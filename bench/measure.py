@@ -170,7 +170,13 @@ def _cpu_model() -> str:
 def _git_commit() -> str:
     here = os.path.dirname(os.path.abspath(__file__))
     out = _command_output(["git", "-C", here, "rev-parse", "--short", "HEAD"])
-    return out if "fatal" not in out else "none"
+    if "fatal" in out:
+        return "none"
+    status = subprocess.run(
+        ["git", "-C", here, "status", "--porcelain", "--", "../fastcorn"],
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return out + (" (fastcorn/ has uncommitted changes)" if status.strip() else "")
 
 
 def _module_version(name: str) -> str:

@@ -142,6 +142,8 @@ def _machine_lines(results: dict[str, Any]) -> list[str]:
         f"kernel {m['kernel']}; load average at start {m['load_average']}",
         f"- Python {m['python']}; {packages}",
         f"- Tools: {m['wrk']}; {m['h2load']}",
+        "- fastcorn build under test (copied at start, sha256 of the extensions): "
+        + (", ".join(f"{k} {v}" for k, v in results.get("fastcorn_build", {}).items()) or "?"),
         f"- Method: servers pinned to CPU {o['server_cpu']}, load generator to CPU "
         f"{o['client_cpu']}; {o['repeat']} interleaved run(s) of {o['duration_s']:g} s per "
         f"server, each after {o['warmup_s']:g} s of warm-up and a byte-for-byte answer check. "

@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ if __package__ in (None, ""):
 from bench import checks, loadgen, report
 from bench.measure import TreeMonitor, machine, tree
 from bench.scenarios import SCENARIOS, Scenario
-from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec
+from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec, snapshot
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 
@@ -137,7 +138,9 @@ def run_scenario(
             if not spec.serves(scenario):
                 status[spec.name] = "n/a"
                 continue
-            servers.append(RunningServer(spec, scenario, server_cpu, args.output / "logs"))
+            servers.append(
+                RunningServer(spec, scenario, server_cpu, args.output / "logs", args.workdir)
+            )
         ready: list[RunningServer] = []
         for server in servers:
             results["commands"][server.spec.name] = shlex.join(server.command)
@@ -185,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cpus = pin_cpus()
     args.output.mkdir(parents=True, exist_ok=True)
+    workdir = tempfile.TemporaryDirectory(prefix="fastcorn-bench-")
+    args.workdir = Path(workdir.name)
+    build = snapshot(args.workdir)
     runs_planned = sum(len([s for s in specs if s.serves(sc)]) for sc in scenarios) * args.repeat
     log(f"{runs_planned} runs planned, about "
         f"{runs_planned * (args.duration + args.warmup + 0.6) / 60:.0f} min")  # fmt: skip
@@ -200,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             "client_cpu": cpus[1],
         },  # fmt: skip
         "machine": machine(),
+        "fastcorn_build": build,
         "servers": {s.name: {"loop": s.loop, "settings": s.settings} for s in specs},
         "scenarios": {
             s.name: {
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for scenario in scenarios:
         run_scenario(scenario, specs, args, cpus, results)
+    workdir.cleanup()
     results["elapsed_s"] = round(time.time() - started, 1)
     (args.output / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     report.write(results, args.output)

@@ -3,7 +3,9 @@ pinned to CPU 0, the same ``bench.apps:app``."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,10 +126,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RunningServer:
-    """One server process (and its children) in its own session, pinned to a CPU."""
+def snapshot(into: Path) -> dict[str, str]:
+    """Copy ``fastcorn/`` (with its built extensions) and ``bench/`` into ``into``.
 
-    def __init__(self, spec: ServerSpec, scenario: Scenario, cpu: int | None, log_dir: Path):
+    Servers run from the copy, so a rebuild of the checkout during a run (other people
+    work in it) cannot change the code under test halfway. Returns the sha256 (first 12
+    hex digits) of every compiled extension copied, to identify the build.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.c", "*.html", "results")
+    for package in ("fastcorn", "bench"):
+        if (ROOT / package).is_dir():
+            shutil.copytree(ROOT / package, into / package, ignore=ignore)
+    return {
+        str(path.relative_to(into)): hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in sorted((into / "fastcorn").glob("**/*.so"))
+    }
+
+
+class RunningServer:
+    """One server process (and its children) in its own session, pinned to a CPU,
+    started in ``workdir`` (a snapshot of the checkout, see ``snapshot``)."""
+
+    def __init__(
+        self, spec: ServerSpec, scenario: Scenario, cpu: int | None, log_dir: Path, workdir: Path
+    ):
         self.spec = spec
         self.port = free_port()
         self.command = spec.command(self.port, scenario)
@@ -135,9 +157,9 @@ class RunningServer:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}-{scenario.name}.log"
         self._log = open(self.log_path, "wb")
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=str(workdir), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            pin + self.command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            pin + self.command, cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
 
