@@ -1,0 +1,87 @@
+"""The same small service on Starlette (``starlette_app``) and FastAPI (``fastapi_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import sniffio
+from fastapi import Body, FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+
+def current_task() -> dict[str, Any]:
+    library = sniffio.current_async_library()
+    if library == "trio":
+        import trio
+
+        task = trio.lowlevel.current_task()
+    else:
+        import asyncio
+
+        task = asyncio.current_task()
+    return {"library": library, "task": task is not None}
+
+
+async def numbers(n: int) -> AsyncIterator[bytes]:
+    for i in range(n):
+        yield b"%d\n" % i
+        await anyio.sleep(0)
+
+
+# -- Starlette ---------------------------------------------------------------------------
+
+
+async def s_json(request: Request) -> JSONResponse:
+    return JSONResponse({"framework": "starlette", "ok": True})
+
+
+async def s_echo(request: Request) -> JSONResponse:
+    data = await request.json()
+    return JSONResponse({"received": data})
+
+
+async def s_stream(request: Request) -> StreamingResponse:
+    return StreamingResponse(numbers(int(request.query_params.get("n", "5"))),
+                             media_type="text/plain")
+
+
+async def s_task(request: Request) -> JSONResponse:
+    return JSONResponse(current_task())
+
+
+starlette_app = Starlette(routes=[
+    Route("/json", s_json),
+    Route("/echo", s_echo, methods=["POST"]),
+    Route("/stream", s_stream),
+    Route("/task", s_task),
+])
+
+
+# -- FastAPI -----------------------------------------------------------------------------
+
+fastapi_app = FastAPI()
+
+
+@fastapi_app.get("/json")
+async def f_json() -> dict[str, Any]:
+    return {"framework": "fastapi", "ok": True}
+
+
+@fastapi_app.post("/echo")
+async def f_echo(payload: dict[str, Any] = Body()) -> dict[str, Any]:  # noqa: B008
+    return {"received": payload}
+
+
+@fastapi_app.get("/stream")
+async def f_stream(n: int = 5) -> StreamingResponse:
+    return StreamingResponse(numbers(n), media_type="text/plain")
+
+
+@fastapi_app.get("/task")
+async def f_task() -> dict[str, Any]:
+    return current_task()

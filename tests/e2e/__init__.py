@@ -1,0 +1,1 @@
+"""End-to-end tests: real fastcorn servers in subprocesses, real clients, every loop backend."""

@@ -1,0 +1,82 @@
+"""256 MiB through the server both ways, with the server's memory bounded (back-pressure)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.rawhttp import Connection, RssSampler, read_head, request
+
+pytestmark = pytest.mark.timeout(40)
+
+SIZE = 256 * 1024 * 1024
+PIECE = b"u" * (256 * 1024)
+RSS_ALLOWANCE = 100 * 1024 * 1024
+MiB = 1024 * 1024
+
+
+def upload_chunks():
+    for _ in range(SIZE // len(PIECE)):
+        yield PIECE
+
+
+def assert_bounded(sampler: RssSampler, idle: int) -> None:
+    assert sampler.peak, "no RSS sample was taken"
+    assert sampler.peak - idle < RSS_ALLOWANCE, (
+        f"server RSS grew by {(sampler.peak - idle) / MiB:.0f} MiB "
+        f"(idle {idle / MiB:.0f} MiB, peak {sampler.peak / MiB:.0f} MiB)")
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_upload_256_mib_to_a_slow_reader(basic_server, framing):
+    idle = basic_server.rss()
+    headers = {"content-length": str(SIZE)} if framing == "content-length" else {}
+    started = time.monotonic()
+    with RssSampler(basic_server) as sampler, httpx.Client(timeout=30) as client:
+        # The app sleeps 50 ms per message for its first 2 s: the client must be held back.
+        response = client.post(basic_server.url + "/count", params={"slow": "2"},
+                               content=upload_chunks(), headers=headers)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["bytes"] == SIZE
+    assert_bounded(sampler, idle)
+    assert elapsed < 20, f"the upload took {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize("length", ["0", "1"], ids=["chunked", "content-length"])
+def test_download_256_mib_to_a_slow_reader(basic_server, length):
+    idle = basic_server.rss()
+    started = time.monotonic()
+    received = 0
+    with RssSampler(basic_server) as sampler, Connection(basic_server, timeout=30) as conn:
+        conn.send(request("GET", f"/download?size={SIZE}&length={length}"))
+        _, status, headers = read_head(conn.reader)
+        assert status == 200
+        if length == "1":
+            assert dict(headers)["content-length"] == str(SIZE)
+        else:
+            assert dict(headers)["transfer-encoding"] == "chunked"
+        # Read slowly for a while: 64 KiB every 20 ms for ~2 s, then as fast as possible.
+        slow_until = time.monotonic() + 2
+        while time.monotonic() < slow_until:
+            received += len(conn.reader.read1(65536))
+            time.sleep(0.02)
+        while True:
+            data = conn.reader.read1(1024 * 1024)
+            if not data:
+                break
+            received += len(data)
+            if length == "1" and received >= SIZE:
+                break
+            if length == "0" and data.endswith(b"\r\n0\r\n\r\n"):
+                break
+    elapsed = time.monotonic() - started
+    if length == "1":
+        assert received == SIZE
+    else:
+        # the chunk framing adds ~10 bytes per 64 KiB chunk
+        assert SIZE < received < SIZE * 1.001
+    assert_bounded(sampler, idle)
+    assert elapsed < 20, f"the download took {elapsed:.1f}s"
