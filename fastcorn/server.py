@@ -80,6 +80,7 @@ class Server:
         self.config = config
         self.app = load_app(config.app, config.app_dir, config.factory)
         self.sockets: list[socket.socket] = []
+        self.unix_paths: list[str] = []  # unlinked at shutdown (closed sockets forget their names)
         self.state: ServerState | None = None
         self.runtime: Any = None
         self.exit_waiter: Any = None
@@ -101,6 +102,8 @@ class Server:
             addresses = [f"{host}:{config.port}"]
         for address in addresses:
             self.sockets.append(make_socket(address, config.backlog))
+            if address.startswith("unix:"):
+                self.unix_paths.append(address[len("unix:"):])
 
     def request_exit(self) -> None:
         """Begin a graceful shutdown (the first SIGINT/SIGTERM, or the embedding program)."""
@@ -123,6 +126,8 @@ class Server:
         self.exit_waiter = runtime.create_waiter()
         if self.exit_requested:
             self.exit_waiter.set_result(None)
+        # Before anything else: a SIGTERM during startup must still mean a graceful exit.
+        await runtime.install_signal_handlers(self.on_signal)
         state = ServerState(
             self.app, runtime,
             root_path=config.root_path,
@@ -147,7 +152,6 @@ class Server:
         state.now = runtime.time()
         runtime.start(self._tick)
         await runtime.listen(self.sockets, state)
-        runtime.install_signal_handlers(self.on_signal)
         for sock in self.sockets:
             logger.info("fastcorn listening on %s (loop: %s)", describe(sock), runtime.name)
         # Signal handlers stay in place while draining: a second interrupt exits at once.
@@ -159,12 +163,11 @@ class Server:
 
     async def _drain(self, runtime: Any, state: ServerState) -> None:
         runtime.close_listeners()
-        for sock in self.sockets:
-            if sock.family == socket.AF_UNIX:
-                try:
-                    os.unlink(sock.getsockname())
-                except OSError:
-                    pass
+        for path in self.unix_paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         state.shutting_down = True
         for conn in list(state.connections):
             conn.shutdown()

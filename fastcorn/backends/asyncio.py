@@ -57,7 +57,7 @@ class AsyncioRuntime:
     def abort_all(self) -> None:
         pass  # each connection's abort() cancelled its app task
 
-    def install_signal_handlers(self, handler: Callable[[], None]) -> None:
+    async def install_signal_handlers(self, handler: Callable[[], None]) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):

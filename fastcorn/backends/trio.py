@@ -188,7 +188,6 @@ class TrioRuntime:
         self.system = system
         self.connections = connections
         self.accept_scope = trio.CancelScope()
-        self.signal_scope: trio.CancelScope | None = None
 
     # -- the protocol core's interface --
     def spawn(self, coro: Any) -> None:
@@ -237,24 +236,32 @@ class TrioRuntime:
     def abort_all(self) -> None:
         self.connections.cancel_scope.cancel()
 
-    def install_signal_handlers(self, handler: Callable[[], None]) -> None:
+    async def install_signal_handlers(self, handler: Callable[[], None]) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        self.signal_scope = trio.CancelScope()
-        self.system.start_soon(self._watch_signals, handler, self.signal_scope)
+        # start(), not start_soon(): the handlers are in place when this returns.
+        await self.system.start(self._watch_signals, handler)
 
-    async def _watch_signals(self, handler: Callable[[], None], scope: trio.CancelScope) -> None:
-        with scope, trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    async def _watch_signals(self, handler: Callable[[], None],
+                             task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for _ in signals:
                 handler()
 
 
+async def _connections_nursery(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    # Connections and their apps live here, apart from serve() itself, so that cancelling
+    # them at the graceful-shutdown deadline leaves lifespan shutdown to run.
+    async with trio.open_nursery() as nursery:
+        task_status.started(nursery)
+        await trio.sleep_forever()
+
+
 async def serve(server: Any) -> int:
     async with trio.open_nursery() as system:
-        async with trio.open_nursery() as connections:
-            runtime = TrioRuntime(system, connections)
-            code = await server.serve(runtime)
-            connections.cancel_scope.cancel()
+        connections = await system.start(_connections_nursery)
+        code = await server.serve(TrioRuntime(system, connections))
         system.cancel_scope.cancel()
     return int(code)
 
