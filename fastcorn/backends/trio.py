@@ -7,6 +7,7 @@ send starts a flusher task that waits for the socket to become writable.
 
 from __future__ import annotations
 
+import functools
 import signal
 import socket
 import threading
@@ -188,10 +189,10 @@ class TrioRuntime:
         self.system = system
         self.connections = connections
         self.accept_scope = trio.CancelScope()
+        # spawn(coroutine): called per request, so a partial with no Python frame of ours.
+        self.spawn = functools.partial(connections.start_soon, _await)
 
-    # -- the protocol core's interface --
-    def spawn(self, coro: Any) -> None:
-        self.connections.start_soon(_await, coro)
+    # -- the protocol core's interface (spawn is bound in __init__) --
 
     def cancel(self, task: Any) -> None:
         pass  # app tasks are cancelled together, with the connections nursery
