@@ -202,6 +202,10 @@ cdef class H1Connection(Stream):
         self.closed = True
         self.state.connections.discard(self)
         self.deadline = 0
+        # The parser holds our bound callbacks and we hold it: break the cycle now rather
+        # than leave every closed connection to the cyclic garbage collector.
+        self.parser = self.feed_data = self.get_method = None
+        self.get_http_version = self.should_keep_alive = None
         if self.cycle is not None:
             self.cycle.disconnect()
         if self.parsing is not None and self.parsing is not self.cycle:
@@ -211,7 +215,7 @@ cdef class H1Connection(Stream):
         self.pipeline.clear()
 
     def data_received(self, bytes data):
-        if self.error_status or (self.closing and self.cycle is None):
+        if self.error_status or self.closed or (self.closing and self.cycle is None):
             return
         cdef bint was_in_head = self.in_head
         if self.at_boundary:

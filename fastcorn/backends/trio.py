@@ -176,6 +176,7 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
     finally:
         transport.abort()
         protocol.connection_lost(None)
+        transport.protocol = None  # as asyncio's transports do: no cycle left for the GC
 
 
 async def _await(coro: Any) -> None:
