@@ -39,7 +39,7 @@ cdef class H1Cycle(HTTPCycle):
 cdef class H1Connection(Stream):
     cdef ServerState state
     cdef object backend
-    cdef object transport
+    cdef readonly object transport
     cdef object parser
     cdef object feed_data, get_method, get_http_version, should_keep_alive  # parser's, bound
     cdef object spawn           # backend.spawn, cached

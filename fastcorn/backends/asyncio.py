@@ -39,6 +39,9 @@ class AsyncioRuntime:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def call_soon_threadsafe(self, fn: Callable[[], Any]) -> None:
+        self.loop.call_soon_threadsafe(fn)
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 

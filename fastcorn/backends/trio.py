@@ -190,6 +190,7 @@ class TrioRuntime:
         self.system = system
         self.connections = connections
         self.accept_scope = trio.CancelScope()
+        self.token = trio.lowlevel.current_trio_token()
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
         self.spawn = functools.partial(connections.start_soon, _await)
 
@@ -204,6 +205,9 @@ class TrioRuntime:
     # -- the server's --
     def start(self, async_fn: Callable[[], Any]) -> None:
         self.system.start_soon(async_fn)
+
+    def call_soon_threadsafe(self, fn: Callable[[], Any]) -> None:
+        self.token.run_sync_soon(fn)
 
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
