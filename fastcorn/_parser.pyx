@@ -686,7 +686,3 @@ cdef class H1Connection(Stream):
         if self.cycle is not None and self.cycle.task is not None:
             self.backend.cancel(self.cycle.task)
         self.close_transport()
-
-    @property
-    def idle(self):
-        return self.cycle is None
