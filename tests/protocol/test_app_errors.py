@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fastcorn._asgi import ClientDisconnected
 from h1util import GET, Gate, assert_clean, body, parse_response, request, start
+
+from fastcorn._asgi import ClientDisconnected
 
 LOGGER = "fastcorn.test.protocol"
 
