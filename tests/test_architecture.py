@@ -45,3 +45,14 @@ def test_mypy_is_clean() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "fastcorn"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_documents_every_option() -> None:
+    from fastcorn.config import OPTIONS
+
+    readme = (ROOT / "README.md").read_text()
+    for option in OPTIONS:
+        if option.name in ("app", "config"):
+            continue
+        assert f"`{option.flag}" in readme, f"README does not document {option.flag}"
+        assert f"`{option.env}`" in readme, f"README does not document {option.env}"
