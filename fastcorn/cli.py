@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.util
 import os
 import platform
 import re
@@ -18,6 +17,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from fastcorn.backends import BackendUnavailable, resolve_loop
 from fastcorn.config import (
     OPTIONS,
     OPTIONS_BY_NAME,
@@ -31,13 +31,6 @@ from fastcorn.importer import AppImportError, load_app
 
 PROG = "fastcorn"
 USAGE_EXIT = 2
-
-# Loop backends that live in an optional extra: loop name -> (module, extra).
-_EXTRA_BACKENDS: dict[str, tuple[str, str]] = {
-    "uvloop": ("uvloop", "uvloop"),
-    "trio": ("trio", "trio"),
-}
-
 
 class UsageError(Exception):
     """A one-line user error (the message is printed after ``fastcorn: error: ``)."""
@@ -144,13 +137,10 @@ def resolve_options(
 
 def check_backend(loop: str) -> None:
     """Raise UsageError if the chosen loop backend's optional dependency is not installed."""
-    backend = _EXTRA_BACKENDS.get(loop)
-    if backend is not None:
-        module, extra = backend
-        if importlib.util.find_spec(module) is None:
-            raise UsageError(
-                f"--loop {loop} needs the '{extra}' extra: pip install 'fastcorn[{extra}]'"
-            )
+    try:
+        resolve_loop(loop)  # the one registry of loops and the extras that install them
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _fail(message: str) -> int:
