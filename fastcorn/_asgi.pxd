@@ -17,7 +17,13 @@
 cdef class ServerState:
     # Everything a connection needs from the server, shared by all of its connections.
     cdef public object app                 # ASGI 3 callable
-    cdef public object backend             # spawn(coroutine) -> task, create_waiter(), cancel(task)
+    cdef public object backend             # spawn(coroutine) -> task, create_waiter(), cancel(task),
+                                           # call_soon(fn): fn runs once the current task yields
+    cdef object call_soon                  # backend.call_soon, cached
+    # Responses started whose app has not given a first body yet; one scheduled
+    # flush_heads() per loop turn serves all of them (see HTTPCycle.send).
+    cdef list pending_heads
+    cdef object flush_heads_callback
     # A coarse clock (backend time), set by the server's once-a-second tick. Connection
     # deadlines are read against it, so arming a timeout is a store, not a loop call.
     cdef public double now
@@ -79,4 +85,5 @@ cdef class HTTPCycle:
     cpdef wake_writer(self)
     cdef object _wake(self, object waiter)
     cdef _app_failed(self, str message, object exc)
+    cdef _flush_head(self)
     cdef inline void _release(self)

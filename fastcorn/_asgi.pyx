@@ -65,6 +65,9 @@ cdef class ServerState:
                  bytes default_headers=b"", str asgi_version="3.0"):
         self.app = app
         self.backend = backend
+        self.call_soon = backend.call_soon
+        self.pending_heads = []
+        self.flush_heads_callback = self.flush_heads
         self.root_path = root_path
         self.asgi = {"version": asgi_version, "spec_version": "2.4"}
         self.access_log = access_log
@@ -80,6 +83,13 @@ cdef class ServerState:
         self.connections = set()
         self.shutting_down = False
         self.now = 0.0
+
+    def flush_heads(self):
+        """Send every head still waiting for its first body: its app yielded without one."""
+        cdef list heads = self.pending_heads
+        self.pending_heads = []
+        for cycle in heads:
+            (<HTTPCycle>cycle)._flush_head()
 
     def check_timeouts(self, double now):
         """The server's once-a-second sweep: advance the clock, expire idle or slow peers."""
@@ -190,6 +200,7 @@ cdef class HTTPCycle:
         cdef object message_type = message[K_TYPE]
         cdef bytes body
         cdef bint more_body
+        cdef ServerState state
         if self.disconnected:
             raise ClientDisconnectedError("client disconnected")
         if message_type == T_START:
@@ -199,6 +210,14 @@ cdef class HTTPCycle:
             headers = message.get(K_HEADERS, ())
             self.pending_headers = headers if type(headers) is list else list(headers)
             self.status = status
+            # The head waits for the first body so that both leave in one write, but only
+            # until the app yields: an app that starts a stream and then waits (SSE, long
+            # poll) must not keep its client, or a proxy's header timeout, waiting too.
+            # One callback per loop turn checks every head started in that turn.
+            state = self.state
+            if not state.pending_heads:
+                state.call_soon(state.flush_heads_callback)
+            state.pending_heads.append(self)
             return DONE
         if message_type == T_BODY:
             if self.status == 0:
@@ -223,6 +242,12 @@ cdef class HTTPCycle:
                 return self._drain()
             return DONE
         raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
+
+    cdef _flush_head(self):
+        if self.status != 0 and not self.response_started and not self.disconnected:
+            self.stream.send_head(self, self.status, self.pending_headers, EMPTY, True)
+            self.response_started = True
+            self.pending_headers = None
 
     async def _drain(self):
         """Wait until the stream accepts writes again (or the client is gone)."""

@@ -11,7 +11,7 @@ timeouts are tested without sleeping. Protocol tests and bench/instructions.py u
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from fastcorn._asgi import ServerState
@@ -47,6 +47,7 @@ class ManualRuntime:
 
     def __init__(self) -> None:
         self.ready: deque[Coroutine[Any, Any, Any]] = deque()
+        self.callbacks: deque[Callable[[], Any]] = deque()
         self.errors: list[BaseException] = []
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
@@ -59,8 +60,15 @@ class ManualRuntime:
     def create_waiter(self) -> ManualWaiter:
         return ManualWaiter(self)
 
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        self.callbacks.append(fn)
+
     def run_ready(self) -> None:
-        while self.ready:
+        """Step every runnable task, then run the callbacks they scheduled; until quiet."""
+        while self.ready or self.callbacks:
+            if not self.ready:
+                self.callbacks.popleft()()
+                continue
             coro = self.ready.popleft()
             try:
                 waiter = coro.send(None)

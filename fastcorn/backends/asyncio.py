@@ -24,6 +24,7 @@ class AsyncioRuntime:
         # The core calls these per request: bound C methods, no Python frame in between.
         self.create_waiter = loop.create_future
         self.spawn = loop.create_task
+        self.call_soon = loop.call_soon
         self.time = loop.time
         self.listeners: list[asyncio.AbstractServer] = []
         self.background: set[asyncio.Task[Any]] = set()

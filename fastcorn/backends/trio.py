@@ -191,6 +191,8 @@ class TrioRuntime:
         self.connections = connections
         self.accept_scope = trio.CancelScope()
         self.token = trio.lowlevel.current_trio_token()
+        # call_soon(fn): runs fn from the run loop once the current task yields.
+        self.call_soon = self.token.run_sync_soon
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
         self.spawn = functools.partial(connections.start_soon, _await)
 

@@ -9,6 +9,7 @@ import pytest
 from h1util import (
     DATE,
     GET,
+    Gate,
     assert_clean,
     body,
     count_writes,
@@ -268,3 +269,37 @@ def test_body_after_complete_is_an_app_error(make, caplog):
     assert parse_response(out).body == b"done"
     assert len(errors) == 1
     assert not h.closed
+
+
+# --------------------------------------------------------------------------------------------
+# a started response whose app then waits
+
+
+def test_head_is_sent_when_the_app_waits_before_its_first_body(make):
+    # SSE and long polls send http.response.start and then wait: the head must not wait with
+    # them (a client, or a proxy's header timeout, would see nothing at all).
+    async def app(scope, receive, send):
+        await send(start(200, [(b"content-type", b"text/event-stream")]))
+        await gate.wait()
+        await send(body(b"data: 1\n\n", more=True))
+        await send(body())
+
+    h = make(app)
+    gate = Gate(h.runtime)
+    head = h.feed(GET)
+    assert head == (b"HTTP/1.1 200 OK\r\n" + DATE + b"content-type: text/event-stream\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n")
+    gate.open()
+    assert h.feed(b"") == b"9\r\ndata: 1\n\n\r\n0\r\n\r\n"
+
+
+def test_head_and_body_sent_back_to_back_still_share_one_write(make):
+    async def app(scope, receive, send):
+        await send(start(200, [(b"content-type", b"text/plain")]))
+        await send(body(b"hello"))
+
+    h = make(app)
+    writes = count_writes(h)
+    out = h.feed(GET)
+    assert len(writes) == 1
+    assert parse_response(out).body == b"hello"
