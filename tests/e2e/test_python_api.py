@@ -18,29 +18,20 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 
-APP = '''
-async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"api:" + scope["path"].encode()})
-'''
+# The programs serve the README's example app, importable from the repository root.
+APP = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from examples.hello import app
+"""
 
 RUN_PROGRAM = APP + '''
-import sys
 import fastcorn
 fastcorn.run(app, fd=int(sys.argv[2]), loop=sys.argv[1], access_log=False)
 print("run returned", flush=True)
 '''
 
 SERVE_PROGRAM = APP + '''
-import sys
 import fastcorn
 from fastcorn import Config
 
@@ -71,7 +62,7 @@ def run_program(tmp_path: Path, source: str, backend: str) -> tuple[int, str, st
     listener.listen(128)
     port = listener.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, str(script), backend, str(listener.fileno())],
+        [sys.executable, str(script), backend, str(listener.fileno()), str(REPO)],
         cwd=REPO, pass_fds=[listener.fileno()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -87,7 +78,7 @@ def run_program(tmp_path: Path, source: str, backend: str) -> tuple[int, str, st
                 assert time.monotonic() < deadline, "the program never answered"
                 time.sleep(0.05)
         assert response.status_code == 200
-        assert response.content == b"api:/hi"
+        assert response.content == b"Hello, world!"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
