@@ -245,7 +245,13 @@ cdef class HTTPCycle:
 
     cdef _flush_head(self):
         if self.status != 0 and not self.response_started and not self.disconnected:
-            self.stream.send_head(self, self.status, self.pending_headers, EMPTY, True)
+            try:
+                self.stream.send_head(self, self.status, self.pending_headers, EMPTY, True)
+            except Exception:
+                # Headers the stream refuses (CR/LF in a value...). Nothing was written; the
+                # app's next send() meets the same error in its own task, where it becomes a
+                # 500, instead of here, in a loop callback shared with other responses.
+                return
             self.response_started = True
             self.pending_headers = None
 

@@ -303,3 +303,26 @@ def test_head_and_body_sent_back_to_back_still_share_one_write(make):
     out = h.feed(GET)
     assert len(writes) == 1
     assert parse_response(out).body == b"hello"
+
+
+def test_invalid_head_of_a_waiting_app_fails_in_the_app_not_in_the_loop(make):
+    # The head flush runs in a loop callback; a head the stream refuses must not raise there
+    # (it would hit every other response flushed in that turn) but in the app's next send().
+    raised = []
+
+    async def app(scope, receive, send):
+        await send(start(200, [(b"x-bad", b"a\r\nb")]))
+        await gate.wait()
+        try:
+            await send(body(b"never"))
+        except RuntimeError as exc:
+            raised.append(exc)
+            raise
+
+    h = make(app, error_logger=logging.getLogger("fastcorn.test.protocol"))
+    gate = Gate(h.runtime)
+    assert h.feed(GET) == b""
+    gate.open()
+    response = parse_response(h.feed(b""))
+    assert response.status == 500
+    assert raised and "invalid response header" in str(raised[0])
