@@ -194,7 +194,9 @@ class TrioRuntime:
         # call_soon(fn): runs fn from the run loop once the current task yields.
         self.call_soon = self.token.run_sync_soon
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
-        self.spawn = functools.partial(connections.start_soon, _await)
+        # trio >= 0.23 types start_soon(fn, *args) with a TypeVarTuple that mypy binds to the
+        # partial's given arguments only (none), so it rejects the one-argument _await.
+        self.spawn = functools.partial(connections.start_soon, _await)  # type: ignore[arg-type]
 
     # -- the protocol core's interface (spawn is bound in __init__) --
 
