@@ -36,6 +36,12 @@ cdef class ServerState:
     cdef public object error_logger        # logging.Logger for app errors
     cdef public double timeout_keep_alive
     cdef public double timeout_request_head
+    cdef public double timeout_request_body  # longest pause between reads of a request body
+    cdef public double timeout_write         # longest a paused transport may make no progress
+    cdef public object log_rejected          # fastcorn.logging.log_rejected, or None
+    # What an app's exception may carry past the cycle: the backend's own cancellation
+    # (and GeneratorExit, a coroutine being closed). Anything else is an app error.
+    cdef tuple propagate
     cdef public Py_ssize_t limit_request_head
     cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
     cdef public Py_ssize_t active_requests
@@ -75,15 +81,19 @@ cdef class HTTPCycle:
     cdef object write_waiter
     cdef public object task            # what backend.spawn returned, for cancelling at shutdown
     cdef public double start_time
+    cdef public bytes target           # the request-target as sent, for the access log
+    cdef bint logged                   # the access line was written
     cdef bint counted                  # holds one of state.active_requests
 
     # Fills a cycle made with HTTPCycle.__new__ (no Python-level __init__ on the hot path).
     cdef init(self, ServerState state, Stream stream, dict scope)
     cpdef feed_body(self, bytes chunk)
+    cdef drop_body(self)
     cpdef end_body(self)
     cpdef disconnect(self)
     cpdef wake_writer(self)
     cdef object _wake(self, object waiter)
     cdef _app_failed(self, str message, object exc)
+    cdef _log_access(self)
     cdef _flush_head(self)
     cdef inline void _release(self)

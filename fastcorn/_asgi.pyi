@@ -24,6 +24,9 @@ class ServerState:
     error_logger: Logger | None
     timeout_keep_alive: float
     timeout_request_head: float
+    timeout_request_body: float
+    timeout_write: float
+    log_rejected: Any
     limit_request_head: int
     limit_concurrency: int
     active_requests: int
@@ -46,6 +49,9 @@ class ServerState:
         lifespan_state: dict[str, Any] | None = None,
         default_headers: bytes = b"",
         asgi_version: str = "3.0",
+        timeout_request_body: float = 60.0,
+        timeout_write: float = 60.0,
+        log_rejected: Any = None,
     ) -> None: ...
     def check_timeouts(self, now: float) -> None: ...
     def flush_heads(self) -> None: ...
@@ -74,6 +80,7 @@ class HTTPCycle:
     disconnected: bool
     task: Any
     start_time: float
+    target: bytes | None
     def __init__(self, state: ServerState, stream: Stream, scope: dict[str, Any]) -> None: ...
     def feed_body(self, chunk: bytes) -> None: ...
     def end_body(self) -> None: ...

@@ -35,6 +35,12 @@ cdef bytes EMPTY = b""
 
 cdef tuple NOTHING = ()
 
+cdef enum:
+    # What one buffered body chunk costs beyond its payload (the bytes object and its list
+    # slot): counted so that 2-byte chunks cannot hold 30x their size under the high-water
+    # mark, which is a count of memory held, not of payload.
+    CHUNK_OVERHEAD = 64
+
 
 cdef class Done:
     """What send() returns when it did not have to wait: awaiting it finishes at once.
@@ -62,7 +68,9 @@ cdef class ServerState:
                  log_access=None, error_logger=None, double timeout_keep_alive=65.0,
                  double timeout_request_head=10.0, Py_ssize_t limit_request_head=65536,
                  limit_concurrency=None, dict lifespan_state=None,
-                 bytes default_headers=b"", str asgi_version="3.0"):
+                 bytes default_headers=b"", str asgi_version="3.0",
+                 double timeout_request_body=60.0, double timeout_write=60.0,
+                 log_rejected=None):
         self.app = app
         self.backend = backend
         self.call_soon = backend.call_soon
@@ -75,6 +83,11 @@ cdef class ServerState:
         self.error_logger = error_logger
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_head = timeout_request_head
+        self.timeout_request_body = timeout_request_body
+        self.timeout_write = timeout_write
+        self.log_rejected = log_rejected
+        cancelled = getattr(backend, "cancelled_error", None)
+        self.propagate = (GeneratorExit,) if cancelled is None else (GeneratorExit, cancelled)
         self.limit_request_head = limit_request_head
         self.limit_concurrency = limit_concurrency or 0
         self.lifespan_state = lifespan_state if lifespan_state is not None else {}
@@ -114,6 +127,10 @@ cdef class Stream:
         pass
 
 
+cdef inline bint state_logs(ServerState state):
+    return state.access_log and state.log_access is not None
+
+
 cdef inline bytes as_bytes(object data):
     if type(data) is bytes:
         return <bytes>data
@@ -137,7 +154,7 @@ cdef class HTTPCycle:
 
     cpdef feed_body(self, bytes chunk):
         self.body_chunks.append(chunk)
-        self.body_buffered += len(chunk)
+        self.body_buffered += len(chunk) + CHUNK_OVERHEAD
         if self.body_waiter is not None:
             self._wake(self.body_waiter)
 
@@ -145,6 +162,11 @@ cdef class HTTPCycle:
         self.body_complete = True
         if self.body_waiter is not None:
             self._wake(self.body_waiter)
+
+    cdef drop_body(self):
+        """The response is complete: what the app never read is dropped, not kept."""
+        self.body_chunks = []
+        self.body_buffered = 0
 
     cpdef disconnect(self):
         """The client went away: wake anything waiting; send() raises from now on."""
@@ -207,6 +229,13 @@ cdef class HTTPCycle:
             if self.status != 0:
                 raise RuntimeError("http.response.start sent twice")
             status = message[K_STATUS]
+            if type(status) is not int:
+                if not isinstance(status, int) or isinstance(status, bool):
+                    raise TypeError(f"http.response.start status must be an int, got {status!r}")
+                status = int(status)  # an IntEnum such as http.HTTPStatus
+            if status < 200 or status > 599:
+                # 1xx is never a final response (no upgrade is served over http.response.start)
+                raise RuntimeError(f"invalid response status {status}: must be 200-599")
             headers = message.get(K_HEADERS, ())
             self.pending_headers = headers if type(headers) is list else list(headers)
             self.status = status
@@ -227,17 +256,34 @@ cdef class HTTPCycle:
             body = as_bytes(message.get(K_BODY, EMPTY))
             more_body = message.get(K_MORE_BODY, False)
             if not more_body:
+                # Before the stream writes: completing may start the next pipelined request,
+                # which must find this one no longer counted against --limit-concurrency.
                 self.response_complete = True
                 self._release()
+            try:
+                if self.response_started:
+                    self.stream.send_body(self, body, more_body)
+                else:
+                    self.stream.send_head(self, self.status, self.pending_headers, body,
+                                          more_body)
+                    self.response_started = True
+                    self.pending_headers = None
+            except BaseException:
+                # The stream refused it (a bad header, a body over its content-length): the
+                # response is not complete, so an app that swallows this error and returns
+                # still gets its 500 or its closed connection instead of a silent hang.
+                self.response_complete = False
+                raise
             self.response_bytes += len(body)
-            if self.response_started:
-                self.stream.send_body(self, body, more_body)
-            else:
-                self.stream.send_head(self, self.status, self.pending_headers, body, more_body)
-                self.response_started = True
-                self.pending_headers = None
-            if not more_body and self.body_waiter is not None:
-                self._wake(self.body_waiter)  # a receive() waiting for disconnect may return
+            if not more_body:
+                if state_logs(self.state):
+                    self._log_access()
+                if self.body_waiter is not None:
+                    self._wake(self.body_waiter)  # a receive() waiting for disconnect returns
+                # The last body is handed to the transport whole: waiting for it to drain
+                # would leave the app's code after its last send() (background tasks,
+                # cleanup) waiting on a stream that has moved on to the next request.
+                return DONE
             if self.stream.writing_paused and not self.disconnected:
                 return self._drain()
             return DONE
@@ -275,25 +321,37 @@ cdef class HTTPCycle:
         except BaseException as exc:
             if isinstance(exc, ClientDisconnectedError) and self.disconnected:
                 pass  # the app let our own disconnect signal escape: nothing to report
-            elif isinstance(exc, Exception):
-                self._app_failed("Exception in ASGI application", exc)
-            else:
-                # Cancellation (shutdown) or KeyboardInterrupt: the stream closes an
-                # unfinished response in cycle_done; the exception must propagate.
+            elif isinstance(exc, state.propagate):
+                # The backend cancelling the task (shutdown): the stream closes an
+                # unfinished response in cycle_done; the cancellation must propagate.
                 raise
+            else:
+                # Any other exception, SystemExit and KeyboardInterrupt included, is the
+                # app's failure: one request's error never stops the server.
+                self._app_failed("Exception in ASGI application", exc)
         else:
             if not self.response_complete and not self.disconnected:
                 self._app_failed("ASGI application returned without completing the response",
                                  None)
         finally:
             self._release()
-            if state.access_log and state.log_access is not None:
-                state.log_access(
-                    self.scope.get("client"), self.scope["method"], self.scope["path"],
-                    self.scope["http_version"], self.status, self.response_bytes,
-                    perf_counter() - self.start_time,
-                )
+            if not self.logged:
+                self._log_access()  # no complete response: logged as the app ends
             self.stream.cycle_done(self)
+
+    cdef _log_access(self):
+        # Once per request, when its response completes (not when the app returns: work
+        # after the last send(), such as background tasks, is not the client's wait).
+        cdef ServerState state = self.state
+        self.logged = True
+        if state.access_log and state.log_access is not None:
+            target = self.target
+            state.log_access(
+                self.scope.get("client"), self.scope["method"],
+                target.decode("latin-1") if target is not None else self.scope["path"],
+                self.scope["http_version"], self.status, self.response_bytes,
+                perf_counter() - self.start_time,
+            )
 
     cdef inline void _release(self):
         # A request is in flight from the app's start until its response is complete (or
@@ -315,3 +373,4 @@ cdef class HTTPCycle:
             self.response_complete = True
             self.response_bytes = len(ERROR_BODY)
             self.stream.send_head(self, 500, ERROR_HEADERS, ERROR_BODY, False)
+            self._log_access()

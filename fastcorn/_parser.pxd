@@ -24,6 +24,8 @@ cdef enum TimerKind:
     TIMER_NONE = 0
     TIMER_IDLE = 1      # keep-alive: nothing in flight, waiting for the next request
     TIMER_HEAD = 2      # a request head has begun and must complete in time
+    TIMER_BODY = 3      # a request body is arriving: each read must come in time
+    TIMER_LINGER = 4    # lingering close: input is read and dropped until EOF or this
 
 
 cdef class H1Cycle(HTTPCycle):
@@ -34,6 +36,8 @@ cdef class H1Cycle(HTTPCycle):
     cdef bint expect_continue   # 100 Continue still owed
     cdef bint chunked           # response body framed with chunked coding
     cdef bint body_suppressed   # HEAD, 1xx, 204, 304: the response carries no body
+    cdef Py_ssize_t declared_length  # the app's content-length, -1 when it gave none
+    cdef Py_ssize_t written_length   # body bytes written against it
 
 
 cdef class H1Connection(Stream):
@@ -45,11 +49,16 @@ cdef class H1Connection(Stream):
     cdef object spawn           # backend.spawn, cached
     cdef double deadline        # 0 = no timeout armed
     cdef TimerKind timer_kind
+    cdef double write_deadline  # 0 unless the transport paused writing (send timeout)
     cdef tuple client
     cdef tuple server
     cdef str scheme
     cdef bint reading_paused
     cdef bint closing           # no new requests: close once the current response is sent
+    cdef bint eof               # the client half-closed: answer what is in flight, then close
+    cdef bint lingering         # answered and half-closed: input is dropped until EOF
+    cdef Py_ssize_t linger_bytes
+    cdef object unparsed        # bytes held back while the pipeline is full, or None
     # the request being parsed
     cdef bint in_head
     cdef bytes url
@@ -58,6 +67,16 @@ cdef class H1Connection(Stream):
     cdef Py_ssize_t partial_head    # bytes fed while one head stayed incomplete (431 guard)
     cdef bint expect_continue
     cdef int error_status       # set by a callback before it raises, answered in data_received
+    cdef str error_reason       # why, for the log and the response body
+    cdef Py_ssize_t host_count  # Host fields in this head (RFC 9112 3.2: exactly one on 1.1)
+    cdef bytes host
+    cdef bytes upgrade          # the Upgrade field, when there is one
+    cdef bint request_chunked
+    cdef Py_ssize_t content_length  # the request's, -1 when it has none
+    cdef Py_ssize_t body_remaining  # of a content-length body still to be parsed
+    cdef bint upgrade_pending   # llhttp skipped this body as an upgrade: frame it ourselves
+    cdef bint synthetic         # feeding the stand-in head that frames that body
+    cdef Py_ssize_t framing_bytes   # chunk-size lines and extensions since the last data
     cdef H1Cycle parsing        # receives on_body
     cdef bint at_boundary       # the parser waits for a new message: data starts a request line
     cdef object scanned_method  # method and version read off the request line, or None
@@ -68,13 +87,23 @@ cdef class H1Connection(Stream):
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
 
     cdef new_parser(self)
+    cdef feed(self, bytes data)
+    cdef bint feed_slice(self, bytes data) except -1
+    cdef frame_upgrade_body(self)
     cdef scan_request_line(self, bytes data)
+    cdef check_host(self, str version, bytes url)
+    cdef use_target_authority(self, object parsed)
+    cdef reject(self, int status, str reason)
+    cdef abort_transport(self)
+    cdef linger(self)
+    cdef resume_parsing(self)
     cdef dict build_scope(self, H1Cycle cycle)
     cdef start_cycle(self, H1Cycle cycle)
     cdef response_done(self, H1Cycle cycle)
     cdef update_reading(self)
     cdef fail(self, int status)
     cdef write_error(self, int status, bint close)
+    cdef log_rejected(self, int status)
     cdef arm_timer(self, TimerKind kind, double delay)
     cdef on_timeout(self, TimerKind kind)
     cdef close_transport(self)

@@ -38,6 +38,23 @@ cdef object new_deque = deque
 cdef enum:
     # Request body buffered for an app that has not read it yet; past this, reading pauses.
     HIGH_WATER = 256 * 1024
+    # Requests parsed and waiting behind the one being answered. Past this the rest of the
+    # input stays unparsed (and reading pauses) until the queue drains: a read full of tiny
+    # pipelined requests must not become thousands of scopes at once.
+    PIPELINE_DEPTH = 32
+    # Input is handed to llhttp at most this much at a time, except inside a body of known
+    # length, so that the pipeline bound above is checked often enough to mean something.
+    SLICE = 4096
+    # An answered request's unread body is read and dropped to keep the connection alive
+    # when at most this much of it remains; a larger one closes the connection instead.
+    DISCARD_LIMIT = 64 * 1024
+    # Chunk-size lines (with their extensions) in a row without chunk data: past this, 400.
+    FRAMING_LIMIT = 16 * 1024
+    # Lingering close: after an answer that ends the connection, input is read and dropped
+    # (so that closing with unread input does not send a RST that destroys the answer) for
+    # at most this long and this much, or until the client's EOF.
+    LINGER_SECONDS = 5
+    LINGER_BYTES = 64 * 1024 * 1024
 
 cdef str S_HTTP = "http"
 cdef str S_HTTPS = "https"
@@ -51,10 +68,15 @@ cdef bytes H_CLOSE = b"connection: close\r\n"
 cdef bytes H_KEEP_ALIVE = b"connection: keep-alive\r\n"
 cdef bytes H_CHUNKED = b"transfer-encoding: chunked\r\n"
 cdef bytes H_CONTENT_LENGTH = b"content-length: "
+cdef bytes H_RETRY_AFTER = b"retry-after: 1\r\n"
+cdef bytes H_HOST = b"host"
+# A stand-in head that makes llhttp frame the body of a request it skipped as an upgrade.
+cdef bytes SYNTHETIC_HEAD = b"POST / HTTP/1.1\r\n"
 
 cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 cdef str M_HEAD = METHODS[b"HEAD"]
+cdef str M_CONNECT = METHODS[b"CONNECT"]
 
 
 cdef inline Py_ssize_t find_char(const char* p, Py_ssize_t n, char c):
@@ -74,14 +96,16 @@ def _status_lines():
 
 cdef dict STATUS_LINES = _status_lines()
 
-cdef dict ERROR_BODIES = {
-    400: b"Invalid HTTP request received.",
-    408: b"Request head not received in time.",
-    431: b"Request header fields too large.",
-    500: b"Internal Server Error",
-    501: b"Transfer coding not implemented.",
-    505: b"HTTP version not supported.",
-    503: b"Service Unavailable: too many requests in flight.",
+# What an error response says (and the log line) when the code that chose the status gave
+# no more precise reason.
+cdef dict ERROR_REASONS = {
+    400: "Invalid HTTP request received.",
+    408: "Request head not received in time.",
+    431: "Request header fields too large.",
+    500: "Internal Server Error",
+    501: "Transfer coding not implemented.",
+    505: "HTTP version not supported.",
+    503: "Service Unavailable: too many requests in flight.",
 }
 
 # RFC 9110 token characters, for header names the app sends.
@@ -91,6 +115,66 @@ for _i in range(256):
     TOKEN[_i] = 0
 for _c in "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
     TOKEN[ord(_c)] = 1
+
+
+# Characters of a Host value (RFC 3986 host [":" port]): reg-name (unreserved, sub-delims,
+# pct-encoded), IPv4, an IP-literal's brackets, hex digits and colons, the port's colon.
+cdef unsigned char HOST_CHAR[256]
+for _i in range(256):
+    HOST_CHAR[_i] = 0
+for _c in ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+           "-._~!$&'()*+,;=%:[]"):
+    HOST_CHAR[ord(_c)] = 1
+
+
+cdef bint valid_host(bytes host):
+    """RFC 9112 3.2 / RFC 3986 3.2.2: host [":" port]. Empty is valid (no authority).
+
+    Rejects what a front proxy and the app could read differently: spaces, '/', '@',
+    '?', '#', a second port, brackets outside an IP-literal.
+    """
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(host)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(host), i, tail
+    for i in range(n):
+        if not HOST_CHAR[p[i]]:
+            return False
+    if n == 0:
+        return True
+    if p[0] == b'[':
+        tail = find_char(<const char*>p, n, b']')
+        if tail < 2 or find_char(<const char*>p + 1, tail - 1, b'[') >= 0:
+            return False
+        tail += 1
+    else:
+        if (find_char(<const char*>p, n, b'[') >= 0
+                or find_char(<const char*>p, n, b']') >= 0):
+            return False
+        tail = find_char(<const char*>p, n, b':')
+        if tail < 0:
+            return True
+        if tail == 0:
+            return False  # a port with no host
+    if tail == n:
+        return True
+    if p[tail] != b':':
+        return False
+    for i in range(tail + 1, n):
+        if p[i] < b'0' or p[i] > b'9':
+            return False
+    return True
+
+
+cdef Py_ssize_t parse_length(bytes value) except -2:
+    """A content-length the app gave: 1*DIGIT, else ValueError (RFC 9110 8.6)."""
+    cdef const char* p = PyBytes_AS_STRING(value)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(value), i, result = 0
+    if n == 0 or n > 18:
+        raise RuntimeError(f"invalid content-length {value!r} in the response headers")
+    for i in range(n):
+        if p[i] < b'0' or p[i] > b'9':
+            raise RuntimeError(f"invalid content-length {value!r} in the response headers")
+        result = result * 10 + (p[i] - 48)  # ASCII '0'
+    return result
 
 
 cdef inline bint valid_name(bytes name):
@@ -168,6 +252,7 @@ cdef class H1Connection(Stream):
         self.url = EMPTY
         self.timer_kind = TIMER_NONE
         self.scheme = S_HTTP
+        self.content_length = -1
 
     cdef new_parser(self):
         # Bound methods kept as C attributes: a call each, no attribute lookup per request.
@@ -202,6 +287,8 @@ cdef class H1Connection(Stream):
         self.closed = True
         self.state.connections.discard(self)
         self.deadline = 0
+        self.write_deadline = 0
+        self.unparsed = None
         # The parser holds our bound callbacks and we hold it: break the cycle now rather
         # than leave every closed connection to the cyclic garbage collector.
         self.parser = self.feed_data = self.get_method = None
@@ -215,63 +302,148 @@ cdef class H1Connection(Stream):
         self.pipeline.clear()
 
     def data_received(self, bytes data):
-        if self.error_status or self.closed or (self.closing and self.cycle is None):
+        if self.lingering:
+            # Answered and half-closed: drop input until the client's EOF, within a bound.
+            self.linger_bytes += PyBytes_GET_SIZE(data)
+            if self.linger_bytes > LINGER_BYTES:
+                self.lingering = False
+                self.close_transport()
             return
+        if self.error_status or self.closed or self.eof or (self.closing and self.cycle is None):
+            return
+        if self.unparsed is not None:
+            # Reading was paused while the pipeline is full; a transport may still deliver
+            # what it had already read.
+            self.unparsed = <bytes>self.unparsed + data
+            return
+        if self.timer_kind == TIMER_BODY and self.deadline:
+            self.deadline = self.state.now + self.state.timeout_request_body
+        self.feed(data)
+
+    cdef feed(self, bytes data):
+        """Parse ``data``, a slice at a time, stopping while the pipeline is full."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), pos = 0, size, limit
+        cdef bytes part
+        while pos < n:
+            if self.error_status or self.closed or self.lingering:
+                return
+            if len(self.pipeline) >= PIPELINE_DEPTH:
+                self.unparsed = data[pos:] if pos else data
+                self.update_reading()
+                return
+            size = n - pos
+            limit = self.body_remaining if self.body_remaining > 0 else SLICE
+            if size > limit:
+                size = limit
+            part = data if size == n else data[pos:pos + size]
+            try:
+                self.feed_slice(part)
+            except HttpParserUpgrade as exc:
+                # llhttp stopped after the head of a request it takes for an upgrade, and
+                # skipped its body. fastcorn upgrades nothing yet: the request is served as
+                # plain HTTP, so its declared body is framed as a body, and only what follows
+                # that body is the next request (else a body is a smuggled request).
+                pos += <Py_ssize_t>exc.args[0] if exc.args else size
+                if self.upgrade_pending:
+                    self.upgrade_pending = False
+                    self.frame_upgrade_body()
+                else:
+                    self.new_parser()
+                continue
+            except HttpParserError as exc:
+                if self.error_status == 0 and isinstance(exc, HttpParserCallbackError):
+                    # A bug of ours inside a callback: log it, answer 500, never crash the loop.
+                    if self.state.error_logger is not None:
+                        self.state.error_logger.error("Error while parsing a request",
+                                                      exc_info=exc.__context__ or exc)
+                    self.fail(500)
+                else:
+                    self.fail(self.error_status or 400)
+                return
+            pos += size
+            if self.framing_bytes > FRAMING_LIMIT:
+                self.error_reason = "Chunk extensions too long."
+                self.fail(400)
+                return
+
+    cdef bint feed_slice(self, bytes data) except -1:
         cdef bint was_in_head = self.in_head
+        if self.request_chunked and self.parsing is not None and not self.in_head:
+            self.framing_bytes += PyBytes_GET_SIZE(data)  # reset by chunk data (on_body)
         if self.at_boundary:
             self.scan_request_line(data)
-        try:
-            self.feed_data(data)
-            if self.in_head:
-                # httptools buffers an unfinished header line itself and reports it only once
-                # complete, so count raw bytes too: one endless header must not grow forever.
-                if was_in_head:
-                    self.partial_head += PyBytes_GET_SIZE(data)
-                    if self.partial_head > self.state.limit_request_head:
-                        self.fail(431)
-            else:
-                self.partial_head = 0
-        except HttpParserUpgrade as exc:
-            # No upgrade handler yet (WebSocket comes later): the request was served as plain
-            # HTTP, and whatever follows its head is parsed as the next request.
-            offset = exc.args[0] if exc.args else len(data)
-            self.new_parser()
-            if offset < len(data):
-                self.data_received(data[offset:])
-        except HttpParserError as exc:
-            if self.error_status == 0 and isinstance(exc, HttpParserCallbackError):
-                # A bug of ours inside a callback: log it, answer 500, never crash the loop.
-                if self.state.error_logger is not None:
-                    self.state.error_logger.error("Error while parsing a request",
-                                                  exc_info=exc.__context__ or exc)
-                self.fail(500)
-            else:
-                self.fail(self.error_status or 400)
+        self.feed_data(data)
+        if self.in_head:
+            # httptools buffers an unfinished header line itself and reports it only once
+            # complete, so count raw bytes too: one endless header must not grow forever.
+            if was_in_head:
+                self.partial_head += PyBytes_GET_SIZE(data)
+                if self.partial_head > self.state.limit_request_head:
+                    self.fail(431)
+        else:
+            self.partial_head = 0
+        return 0
+
+    cdef frame_upgrade_body(self):
+        cdef bytes framing
+        self.new_parser()
+        if self.request_chunked:
+            framing = H_CHUNKED
+        else:
+            framing = b"content-length: %d\r\n" % (
+                self.content_length if self.content_length > 0 else 0)
+        self.synthetic = True
+        self.feed_data(SYNTHETIC_HEAD + framing + CRLF)
+        self.synthetic = False
 
     def eof_received(self):
-        return None  # half-close counts as a disconnect: close the transport
+        """The client half-closed. True keeps the connection open to finish the answers."""
+        if self.lingering or self.closed or self.in_head or self.parsing is not None:
+            # Nothing more can complete (a request cut short): close.
+            return False
+        if self.cycle is None and self.unparsed is None:
+            return False
+        self.eof = True
+        self.deadline = 0
+        return True
 
     def pause_writing(self):
         self.writing_paused = True
+        if self.state.timeout_write > 0:
+            self.write_deadline = self.state.now + self.state.timeout_write
 
     def resume_writing(self):
         self.writing_paused = False
+        self.write_deadline = 0
         if self.cycle is not None:
             self.cycle.wake_writer()
+        elif self.pipeline and not self.closed:
+            self.start_cycle(<H1Cycle>self.pipeline.popleft())
+            self.update_reading()
 
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self):
+        if self.synthetic:
+            return
         self.at_boundary = False
         self.in_head = True
         self.url = EMPTY
         self.headers = []
         self.head_size = 0
         self.expect_continue = False
+        self.host_count = 0
+        self.host = None
+        self.upgrade = None
+        self.request_chunked = False
+        self.content_length = -1
+        self.framing_bytes = 0
         if self.cycle is None:
             self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
 
     def on_url(self, bytes url):
+        if self.synthetic:
+            return
         self.head_size += PyBytes_GET_SIZE(url)
         if self.head_size > self.state.limit_request_head:
             self.error_status = 431
@@ -280,17 +452,32 @@ cdef class H1Connection(Stream):
 
     def on_header(self, bytes name, bytes value):
         cdef Py_ssize_t n
+        if self.synthetic:
+            return
         self.head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
         if self.head_size > self.state.limit_request_head:
             self.error_status = 431
             raise ProtocolError(431)
+        if not self.in_head:
+            # A chunked body's trailer field: never part of scope["headers"], where it would
+            # pass for a header the front proxy checked (Host, Authorization). Counted
+            # against the head limit above, then dropped.
+            return
         name = name.lower()
         n = PyBytes_GET_SIZE(name)
-        if n == 17 and name == b"transfer-encoding":
+        if n == 4 and name == H_HOST:
+            self.host_count += 1
+            self.host = value.strip(b" \t")
+        elif n == 17 and name == b"transfer-encoding":
             # llhttp frames only chunked; any other coding is one we cannot decode (RFC 9112 6.1).
             if value.strip().lower() != b"chunked":
                 self.error_status = 501
                 raise ProtocolError(501)
+            self.request_chunked = True
+        elif n == 14 and name == b"content-length":
+            self.content_length = int(value)  # llhttp has checked it is 1*DIGIT and single
+        elif n == 7 and name == b"upgrade":
+            self.upgrade = value
         elif n == 6 and name == b"expect":
             if value.strip().lower() == b"100-continue":
                 self.expect_continue = True
@@ -300,16 +487,29 @@ cdef class H1Connection(Stream):
         self.headers.append((name, value))
 
     def on_headers_complete(self):
+        if self.synthetic:
+            return
         cdef ServerState state = self.state
         cdef H1Cycle cycle = H1Cycle.__new__(H1Cycle)
         cycle.init(state, self, self.build_scope(cycle))
+        cycle.target = self.url
         self.in_head = False
         cycle.keep_alive = self.should_keep_alive() and not self.closing
         cycle.expect_continue = self.expect_continue and not cycle.http10
         self.parsing = cycle
+        self.body_remaining = (self.content_length
+                               if self.content_length > 0 and not self.request_chunked else 0)
+        if self.upgrade is not None and self.parser.should_upgrade():
+            self.upgrade_pending = True
+            if state.error_logger is not None and self.upgrade.lower() == b"websocket":
+                state.error_logger.warning(
+                    "WebSocket is not supported yet: the upgrade request for %s is served "
+                    "as plain HTTP", self.url.decode("latin-1"))
         if self.cycle is None:
             self.deadline = 0
             self.timer_kind = TIMER_NONE
+            if self.content_length > 0 or self.request_chunked:
+                self.arm_timer(TIMER_BODY, state.timeout_request_body)
             self.start_cycle(cycle)
         else:
             self.pipeline.append(cycle)
@@ -317,17 +517,29 @@ cdef class H1Connection(Stream):
 
     def on_body(self, bytes body):
         cdef H1Cycle cycle = self.parsing
+        if self.body_remaining > 0:
+            self.body_remaining -= PyBytes_GET_SIZE(body)
+        self.framing_bytes = 0
         if cycle is None or cycle.response_complete or cycle.disconnected:
             return  # the app already answered: the rest of the body is read and dropped
         cycle.feed_body(body)
         if cycle.body_buffered > HIGH_WATER and not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pause_reading()
+            self.update_reading()
+
+    def on_chunk_complete(self):
+        self.framing_bytes = 0
 
     def on_message_complete(self):
         cdef H1Cycle cycle = self.parsing
+        if self.upgrade_pending:
+            return  # llhttp skipped the body: frame_upgrade_body() parses it next
         self.at_boundary = True
         self.scanned_method = None  # a pipelined request behind it is asked of the parser
+        self.body_remaining = 0
+        self.request_chunked = False
+        if self.timer_kind == TIMER_BODY:
+            self.deadline = 0
+            self.timer_kind = TIMER_NONE
         if cycle is not None:
             cycle.end_body()
             self.parsing = None
@@ -340,6 +552,12 @@ cdef class H1Connection(Stream):
 
     def check_timeout(self, double now):
         """Called by the server's once-a-second sweep (so timeouts are precise to ~1 s)."""
+        if self.write_deadline and now >= self.write_deadline:
+            # The client stopped reading: no progress on a paused transport. Cut it, and
+            # let the app's waiting send() see the disconnect.
+            self.write_deadline = 0
+            self.abort_transport()
+            return
         if self.deadline and now >= self.deadline:
             self.deadline = 0
             self.on_timeout(self.timer_kind)
@@ -352,6 +570,23 @@ cdef class H1Connection(Stream):
             self.write_error(408, True)
         elif kind == TIMER_IDLE and self.cycle is None:
             self.close_transport()
+        elif kind == TIMER_BODY and self.parsing is not None:
+            self.error_reason = "Request body not received in time."
+            self.fail(408)
+        elif kind == TIMER_LINGER:
+            self.lingering = False
+            self.close_transport()
+
+    cdef abort_transport(self):
+        self.closing = True
+        self.lingering = False
+        self.deadline = 0
+        if not self.closed:
+            abort = getattr(self.transport, "abort", None)
+            if abort is not None:
+                abort()
+            else:
+                self.transport.close()
 
     # -- requests in, responses out -------------------------------------------------------
 
@@ -362,39 +597,6 @@ cdef class H1Connection(Stream):
         cdef Py_ssize_t n = PyBytes_GET_SIZE(url), q
         cdef const char* p = PyBytes_AS_STRING(url)
         cdef str path
-        if n and p[0] == b'/':
-            q = find_char(p, n, b'?')
-            if q < 0:
-                q = find_char(p, n, b'#')
-                raw_path = url if q < 0 else url[:q]
-                query = EMPTY
-            else:
-                raw_path = url[:q]
-                query = url[q + 1:]
-                n = find_char(PyBytes_AS_STRING(query), PyBytes_GET_SIZE(query), b'#')
-                if n >= 0:
-                    query = query[:n]
-        else:
-            # absolute-form ("http://host/path"), asterisk-form ("*") or, for CONNECT,
-            # authority-form ("host:port"), which has no path: raw_path is the target.
-            raw_path = url
-            query = EMPTY
-            if url != b"*":
-                try:
-                    parsed = parse_url(url)
-                except HttpParserError:
-                    parsed = None
-                if parsed is not None and parsed.schema:
-                    raw_path = parsed.path or b"/"
-                    query = parsed.query or EMPTY
-        if find_char(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), b'%') >= 0:
-            path = unquote(raw_path.decode("latin-1"))
-        else:
-            path = raw_path.decode("latin-1")
-        root_path = self.state.root_path
-        if root_path:
-            path = root_path + path
-            raw_path = root_path.encode() + raw_path
         if self.scanned_method is not None:
             method = self.scanned_method
             version = self.scanned_version
@@ -413,6 +615,43 @@ cdef class H1Connection(Stream):
                 # ASGI knows 1.0 and 1.1 here (HTTP/2 has its own connection preface).
                 self.error_status = 505
                 raise ProtocolError(505)
+        if method is M_CONNECT:
+            # A tunnel request: fastcorn does not tunnel, and what follows is not HTTP.
+            self.reject(501, "CONNECT is not supported.")
+        self.check_host(version, url)
+        if n and p[0] == b'/':
+            q = find_char(p, n, b'#')  # a fragment is never sent, but if it is, cut it first
+            if q >= 0:
+                n = q
+            q = find_char(p, n, b'?')
+            if q < 0:
+                raw_path = url if n == PyBytes_GET_SIZE(url) else url[:n]
+                query = EMPTY
+            else:
+                raw_path = url[:q]
+                query = url[q + 1:n]
+        else:
+            # absolute-form ("http://host/path") or asterisk-form ("*"); authority-form
+            # belongs to CONNECT, refused above.
+            raw_path = url
+            query = EMPTY
+            if url != b"*":
+                try:
+                    parsed = parse_url(url)
+                except HttpParserError:
+                    parsed = None
+                if parsed is not None and parsed.schema:
+                    raw_path = parsed.path or b"/"
+                    query = parsed.query or EMPTY
+                    self.use_target_authority(parsed)
+        if find_char(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), b'%') >= 0:
+            path = unquote(raw_path.decode("latin-1"))
+        else:
+            path = raw_path.decode("latin-1")
+        root_path = self.state.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = root_path.encode() + raw_path
         cycle.is_head = method is M_HEAD
         cycle.http10 = version is V_10
         scope = self.scope_template.copy()
@@ -426,6 +665,47 @@ cdef class H1Connection(Stream):
         scope["state"] = self.state.lifespan_state.copy()
         scope["extensions"] = {}
         return scope
+
+    cdef check_host(self, str version, bytes url):
+        """RFC 9112 3.2: an HTTP/1.1 request has exactly one valid Host; 1.0 at most one."""
+        if self.host_count == 0:
+            if version is V_11:
+                self.reject(400, "Missing Host header.")
+        elif self.host_count > 1:
+            self.reject(400, "More than one Host header.")
+        elif not valid_host(self.host):
+            self.reject(400, "Invalid Host header.")
+
+    cdef use_target_authority(self, object parsed):
+        """RFC 9112 3.2.2: for an absolute-form target, the target's authority is the host."""
+        cdef bytes url = self.url, authority
+        cdef Py_ssize_t start, end, i
+        schema = parsed.schema.lower()
+        if schema != b"http" and schema != b"https":
+            self.reject(400, "Unsupported scheme in the request target.")
+        if parsed.userinfo:
+            self.reject(400, "User information in the request target.")
+        start = url.find(b"://") + 3
+        end = PyBytes_GET_SIZE(url)
+        for sep in (b"/", b"?", b"#"):
+            i = url.find(sep, start)
+            if 0 <= i < end:
+                end = i
+        authority = url[start:end]
+        if not authority or not valid_host(authority):
+            self.reject(400, "Invalid authority in the request target.")
+        headers = self.headers
+        for i in range(len(headers)):
+            if (<tuple>headers[i])[0] == H_HOST:
+                headers[i] = (H_HOST, authority)
+                return
+        headers.append((H_HOST, authority))
+
+    cdef reject(self, int status, str reason):
+        """From inside a parser callback: answer ``status`` for ``reason``."""
+        self.error_status = status
+        self.error_reason = reason
+        raise ProtocolError(status)
 
     cdef scan_request_line(self, bytes data):
         """Read method and version off a request line that starts ``data``, when it is plain.
@@ -471,14 +751,21 @@ cdef class H1Connection(Stream):
 
     cdef update_reading(self):
         """Read while the request being parsed has room and no request waits its turn."""
-        cdef bint pause = bool(self.pipeline) or self.error_status or (
+        cdef bint pause
+        if self.closed or self.eof or self.lingering:
+            return
+        pause = bool(self.pipeline) or self.error_status or self.unparsed is not None or (
             self.parsing is not None and self.parsing.body_buffered > HIGH_WATER)
-        if pause != self.reading_paused and not self.closed:
+        if pause != self.reading_paused:
             self.reading_paused = pause
             if pause:
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
+            if self.timer_kind == TIMER_BODY:
+                # The body timeout measures the client, not a pause of ours.
+                self.deadline = 0 if pause else (
+                    self.state.now + self.state.timeout_request_body)
 
     cpdef want_body(self, HTTPCycle cycle):
         cdef H1Cycle c = <H1Cycle>cycle
@@ -493,7 +780,7 @@ cdef class H1Connection(Stream):
         cdef H1Cycle c = <H1Cycle>cycle
         cdef bint has_length = False, app_chunked = False, no_body, send_body
         cdef bytes name, value, line = status_line(status), defaults = self.state.default_headers
-        cdef Py_ssize_t size, body_size = PyBytes_GET_SIZE(body), count = 0
+        cdef Py_ssize_t size, body_size = PyBytes_GET_SIZE(body), count = 0, declared = -1
         cdef char number[32]
         cdef int number_size = 0, chunk_size = 0
         cdef char chunk_head[24]
@@ -507,7 +794,10 @@ cdef class H1Connection(Stream):
             if not valid_name(name) or not valid_value(value):
                 raise RuntimeError(f"invalid response header {name!r}: {value!r}")
             if name_is(name, b"content-length"):
+                if has_length:
+                    raise RuntimeError("more than one content-length in the response headers")
                 has_length = True
+                declared = parse_length(value)
             elif name_is(name, b"transfer-encoding"):
                 app_chunked = True
                 continue  # framing is ours: chunked is added below
@@ -519,7 +809,13 @@ cdef class H1Connection(Stream):
         if c.expect_continue and not c.body_complete:
             # 100 was never sent, so the client may or may not send the body: close after.
             c.keep_alive = False
-        if self.closing:
+        if self.closing or self.eof:
+            c.keep_alive = False
+        elif c is self.parsing and not (self.content_length >= 0 and not self.request_chunked
+                                        and self.body_remaining <= DISCARD_LIMIT):
+            # Answered before its body arrived (a 413, a 401 to an upload): reading a large
+            # or unbounded rest only to drop it costs more than a new connection. Close,
+            # lingering so that the client still gets this answer.
             c.keep_alive = False
         no_body = status < 200 or status == 204 or status == 304
         if not no_body and not has_length:
@@ -539,6 +835,13 @@ cdef class H1Connection(Stream):
             size += PyBytes_GET_SIZE(H_KEEP_ALIVE)
         send_body = not c.is_head and not no_body
         c.body_suppressed = not send_body
+        c.declared_length = declared
+        if declared >= 0 and send_body and (body_size > declared
+                                           or (not more_body and body_size < declared)):
+            # Found before anything is written: the app's error becomes a clean 500.
+            raise RuntimeError(f"response body of {body_size} bytes does not match its "
+                               f"content-length {declared}")
+        c.written_length = body_size
         if send_body:
             size += body_size
             if c.chunked:
@@ -593,9 +896,22 @@ cdef class H1Connection(Stream):
 
     cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body):
         cdef H1Cycle c = <H1Cycle>cycle
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(body)
         if self.closed:
             return
         if not c.body_suppressed:
+            if c.declared_length >= 0:
+                c.written_length += size
+                if c.written_length > c.declared_length or (
+                        not more_body and c.written_length < c.declared_length):
+                    # A body that disagrees with its content-length would desynchronise the
+                    # keep-alive connection (the next response read as part of this one):
+                    # never write the extra bytes; close so the client sees the truncation.
+                    self.abort_transport()
+                    raise RuntimeError(
+                        f"response body of {c.written_length} bytes "
+                        f"{'exceeds' if more_body or c.written_length > c.declared_length else 'falls short of'}"
+                        f" its content-length {c.declared_length}: connection closed")
             if c.chunked:
                 if body:
                     if more_body:
@@ -613,21 +929,48 @@ cdef class H1Connection(Stream):
         if cycle is not self.cycle:
             return
         self.cycle = None
+        if cycle is self.parsing:
+            # Answered with its body still arriving: drop what the app never read.
+            cycle.drop_body()
         if not cycle.keep_alive or self.closing:
-            self.close_transport()
+            self.linger()
             return
         if self.pipeline:
-            self.start_cycle(<H1Cycle>self.pipeline.popleft())
+            if not self.writing_paused:  # else resume_writing() starts it
+                self.start_cycle(<H1Cycle>self.pipeline.popleft())
             self.update_reading()
             return
         if self.error_status:
             # A bad request came after the ones just answered: answer it in turn, then close.
             self.write_error(self.error_status, True)
             return
+        if self.unparsed is not None:
+            self.resume_parsing()
+            return
+        if self.eof:
+            self.close_transport()  # the client half-closed: everything it sent is answered
+            return
         if self.in_head:
             self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+        elif self.parsing is not None:
+            self.arm_timer(TIMER_BODY, self.state.timeout_request_body)
         else:
             self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
+        self.update_reading()
+
+    cdef resume_parsing(self):
+        """The pipeline has room again: parse the input held back while it was full."""
+        cdef bytes data = <bytes>self.unparsed
+        self.unparsed = None
+        self.feed(data)
+        if self.cycle is None and not self.closed and not self.error_status:
+            if self.eof and self.unparsed is None and self.parsing is None:
+                self.close_transport()
+                return
+            if self.in_head:
+                self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+            elif self.parsing is None:
+                self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
         self.update_reading()
 
     cpdef cycle_done(self, HTTPCycle cycle):
@@ -643,6 +986,7 @@ cdef class H1Connection(Stream):
         cdef H1Cycle broken = self.parsing
         self.error_status = status
         self.in_head = False
+        self.unparsed = None
         self.update_reading()
         if broken is not None:
             # Its body was malformed: its app must not see a truncated body as complete.
@@ -651,6 +995,7 @@ cdef class H1Connection(Stream):
             if broken is self.cycle:
                 self.cycle = None
                 if broken.response_started:
+                    self.log_rejected(status)
                     self.close_transport()
                     return
             elif broken in self.pipeline:
@@ -659,15 +1004,49 @@ cdef class H1Connection(Stream):
             self.write_error(status, True)
 
     cdef write_error(self, int status, bint close):
-        body = ERROR_BODIES.get(status, EMPTY)
+        cdef str reason = self.error_reason or ERROR_REASONS.get(status, "")
+        body = reason.encode("utf-8")
         head = b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
             status_line(status), len(body))
+        if status == 503:
+            head += H_RETRY_AFTER
         self.transport.write(head + self.state.default_headers + H_CLOSE + CRLF + body)
+        self.log_rejected(status)
         if close:
+            self.linger()
+
+    cdef log_rejected(self, int status):
+        log = self.state.log_rejected
+        if log is not None:
+            log(self.client, status, self.error_reason or ERROR_REASONS.get(status, ""),
+                self.url.decode("latin-1") if self.url else None)
+
+    cdef linger(self):
+        """Close after an answer without destroying it (nginx's lingering close).
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy the
+        answer still on its way. So: half-close the write side (the client sees the end of
+        the answer), then read and drop input until the client's EOF, for at most
+        LINGER_SECONDS and LINGER_BYTES, then close.
+        """
+        self.closing = True
+        self.unparsed = None
+        if self.closed or self.lingering or self.transport.is_closing():
+            return
+        if self.eof or not self.transport.can_write_eof():
             self.close_transport()
+            return
+        self.lingering = True
+        self.linger_bytes = 0
+        self.transport.write_eof()
+        self.arm_timer(TIMER_LINGER, LINGER_SECONDS)
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     cdef close_transport(self):
         self.closing = True
+        self.lingering = False
         self.deadline = 0
         if not self.closed and not self.transport.is_closing():
             self.transport.close()
@@ -678,11 +1057,20 @@ cdef class H1Connection(Stream):
         """Graceful shutdown: close now if idle, else after the response in flight."""
         self.closing = True
         self.pipeline.clear()
+        self.unparsed = None
         if self.cycle is None:
             self.close_transport()
 
     def abort(self):
-        """Shutdown timeout: drop the connection and cancel the app."""
-        if self.cycle is not None and self.cycle.task is not None:
-            self.backend.cancel(self.cycle.task)
+        """Shutdown timeout: a request not yet answered gets a 503; the app is cancelled."""
+        cdef H1Cycle cycle = self.cycle
+        if cycle is not None:
+            self.cycle = None
+            if not cycle.response_started and not self.closed:
+                cycle.response_complete = True  # its app can no longer answer
+                self.error_reason = "Service Unavailable: the server is shutting down."
+                self.write_error(503, False)
+            cycle.disconnect()
+            if cycle.task is not None:
+                self.backend.cancel(cycle.task)
         self.close_transport()

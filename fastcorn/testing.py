@@ -93,12 +93,24 @@ class MemoryTransport:
         self.output = bytearray()
         self.reading_paused = False
         self.closed = False
+        self.eof_written = False  # the server half-closed (lingering close)
+        self.aborted = False
         self.extra = {"peername": peer, "sockname": local}
 
     def write(self, data: bytes | bytearray) -> None:
-        if self.closed:
+        if self.closed or self.eof_written:
             raise AssertionError("write after close")
         self.output += data
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof_written = True
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.close()
 
     def pause_reading(self) -> None:
         self.reading_paused = True
@@ -142,6 +154,13 @@ class Harness:
         self.transport.output.clear()
         return out
 
+    def feed_eof(self) -> bytes:
+        """The client half-closes (shutdown SHUT_WR), as an asyncio transport reports it."""
+        if not self.transport.closed and not self.protocol.eof_received():
+            self.transport.close()
+        self.runtime.run_ready()
+        return self.take()
+
     def disconnect(self) -> bytes:
         """The client goes away."""
         if not self.transport.closed:
@@ -158,4 +177,5 @@ class Harness:
 
     @property
     def closed(self) -> bool:
-        return self.transport.closed
+        """The server ended the connection: closed it, or half-closed it to linger."""
+        return self.transport.closed or self.transport.eof_written
