@@ -39,6 +39,7 @@ cdef class ServerState:
     cdef public double timeout_request_body  # longest pause between reads of a request body
     cdef public double timeout_write         # longest a paused transport may make no progress
     cdef public object log_rejected          # fastcorn.logging.log_rejected, or None
+    cdef public object log_connection        # fastcorn.logging.log_connection at debug level, else None
     # What an app's exception may carry past the cycle: the backend's own cancellation
     # (and GeneratorExit, a coroutine being closed). Anything else is an app error.
     cdef tuple propagate

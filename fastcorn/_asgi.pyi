@@ -27,6 +27,7 @@ class ServerState:
     timeout_request_body: float
     timeout_write: float
     log_rejected: Any
+    log_connection: Any
     limit_request_head: int
     limit_concurrency: int
     active_requests: int
@@ -52,6 +53,7 @@ class ServerState:
         timeout_request_body: float = 60.0,
         timeout_write: float = 60.0,
         log_rejected: Any = None,
+        log_connection: Any = None,
     ) -> None: ...
     def check_timeouts(self, now: float) -> None: ...
     def flush_heads(self) -> None: ...

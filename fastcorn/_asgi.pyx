@@ -70,7 +70,7 @@ cdef class ServerState:
                  limit_concurrency=None, dict lifespan_state=None,
                  bytes default_headers=b"", str asgi_version="3.0",
                  double timeout_request_body=60.0, double timeout_write=60.0,
-                 log_rejected=None):
+                 log_rejected=None, log_connection=None):
         self.app = app
         self.backend = backend
         self.call_soon = backend.call_soon
@@ -86,6 +86,7 @@ cdef class ServerState:
         self.timeout_request_body = timeout_request_body
         self.timeout_write = timeout_write
         self.log_rejected = log_rejected
+        self.log_connection = log_connection
         cancelled = getattr(backend, "cancelled_error", None)
         self.propagate = (GeneratorExit,) if cancelled is None else (GeneratorExit, cancelled)
         self.limit_request_head = limit_request_head

@@ -278,6 +278,8 @@ cdef class H1Connection(Stream):
             "query_string": None, "headers": None, "state": None, "extensions": None,
         }
         self.state.connections.add(self)
+        if self.state.log_connection is not None:
+            self.state.log_connection("connection open", self.client)
         if self.state.shutting_down:
             self.close_transport()
             return
@@ -286,6 +288,8 @@ cdef class H1Connection(Stream):
     def connection_lost(self, exc):
         self.closed = True
         self.state.connections.discard(self)
+        if self.state.log_connection is not None:
+            self.state.log_connection("connection closed", self.client, "" if exc is None else str(exc))
         self.deadline = 0
         self.write_deadline = 0
         self.unparsed = None
@@ -501,6 +505,9 @@ cdef class H1Connection(Stream):
                                if self.content_length > 0 and not self.request_chunked else 0)
         if self.upgrade is not None and self.parser.should_upgrade():
             self.upgrade_pending = True
+            if state.log_connection is not None:
+                state.log_connection("upgrade not served", self.client,
+                                     self.upgrade.decode("latin-1"))
             if state.error_logger is not None and self.upgrade.lower() == b"websocket":
                 state.error_logger.warning(
                     "WebSocket is not supported yet: the upgrade request for %s is served "
@@ -1038,6 +1045,8 @@ cdef class H1Connection(Stream):
             return
         self.lingering = True
         self.linger_bytes = 0
+        if self.state.log_connection is not None:
+            self.state.log_connection("lingering close", self.client)
         self.transport.write_eof()
         self.arm_timer(TIMER_LINGER, LINGER_SECONDS)
         if self.reading_paused:

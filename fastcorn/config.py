@@ -76,6 +76,20 @@ def _parse_non_negative_float(text: str) -> float:
     return value
 
 
+def _parse_address(text: str) -> str:
+    if text.startswith("unix:"):
+        if len(text) == len("unix:"):
+            raise ValueError("expected unix:PATH, got 'unix:'")
+        return text
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, [V6]:PORT or unix:PATH, got {text!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: its Python name is also the TOML key; the flag and env var derive from it."""
@@ -148,7 +162,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", "127.0.0.1", "Address to bind (IPv4 or IPv6).", metavar="HOST"),
     Option("port", 8000, "Port to bind.", parse=_parse_port, metavar="PORT"),
     Option("bind", [], "Bind HOST:PORT, [V6]:PORT or unix:PATH; repeatable. Overrides host/port.",
-           repeat=True, metavar="ADDRESS"),
+           parse=_parse_address, repeat=True, metavar="ADDRESS"),
     Option("fd", None, "Serve on an already bound, inherited socket file descriptor.",
            parse=_parse_non_negative_int, metavar="FD"),
     Option("backlog", 2048, "Listen backlog.", parse=_parse_positive_int, metavar="N"),
@@ -164,6 +178,10 @@ OPTIONS: tuple[Option, ...] = (
            metavar="PATH"),
     Option("log_level", "info", "Log level.",
            choices=("critical", "error", "warning", "info", "debug", "trace")),
+    Option("log_config", None,
+           "A logging configuration file for fastcorn's loggers and your own: JSON or YAML "
+           "(a logging.config.dictConfig dictionary) or INI (logging.config.fileConfig). "
+           "Its handlers replace fastcorn's stderr ones.", metavar="PATH"),
     Option("access_log", True, "Log one line per request on 'fastcorn.access'.", is_bool=True),
     Option("server_header", True, "Send 'server: fastcorn' on every response.", is_bool=True),
     Option("timeout_keep_alive", 65.0,
@@ -172,6 +190,14 @@ OPTIONS: tuple[Option, ...] = (
            parse=_parse_non_negative_float, metavar="SECONDS"),
     Option("timeout_request_head", 10.0,
            "Seconds a client has to send a complete request head (slowloris guard; 408).",
+           parse=_parse_non_negative_float, metavar="SECONDS"),
+    Option("timeout_request_body", 60.0,
+           "Seconds a request body may pause between reads before the request is cut (408 if "
+           "not yet answered); 0 disables.",
+           parse=_parse_non_negative_float, metavar="SECONDS"),
+    Option("timeout_write", 60.0,
+           "Seconds a client may stop reading a response (no progress while writing is "
+           "paused) before the connection is cut; 0 disables.",
            parse=_parse_non_negative_float, metavar="SECONDS"),
     Option("timeout_graceful_shutdown", 30.0,
            "Seconds in-flight requests get to finish after SIGINT/SIGTERM.",
