@@ -2,6 +2,10 @@
 
 asyncio transports already speak the protocol core's interface (write, pause_reading,
 resume_reading, close), so the core is itself the asyncio Protocol: no glue per event.
+
+Connections are accepted by :class:`Listener`, not by ``loop.create_server``: asyncio's own
+accept loop, at the file-descriptor limit, logs a traceback per backlog slot and re-arms
+itself as many times (Python 3.11: a CPU spin and megabytes of log a second).
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, cast
 
 from fastcorn._parser import H1Connection
+from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 
 
 class AsyncioRuntime:
@@ -26,7 +32,9 @@ class AsyncioRuntime:
         self.spawn = loop.create_task
         self.call_soon = loop.call_soon
         self.time = loop.time
-        self.listeners: list[asyncio.AbstractServer] = []
+        # The one exception an app task may let through: this backend cancelling it.
+        self.cancelled_error = asyncio.CancelledError
+        self.listeners: list[Listener] = []
         self.background: set[asyncio.Task[Any]] = set()
         self.signals: list[int] = []
 
@@ -51,12 +59,13 @@ class AsyncioRuntime:
         # imports no event loop), hence the cast.
         factory = cast(Callable[[], asyncio.Protocol], functools.partial(H1Connection, state))
         for sock in sockets:
-            server = await self.loop.create_server(factory, sock=sock, backlog=self.backlog)
-            self.listeners.append(server)
+            listener = Listener(self.loop, sock, factory, self.backlog)
+            listener.start()
+            self.listeners.append(listener)
 
     def close_listeners(self) -> None:
-        for server in self.listeners:
-            server.close()
+        for listener in self.listeners:
+            listener.close()
 
     def abort_all(self) -> None:
         pass  # each connection's abort() cancelled its app task
@@ -69,11 +78,75 @@ class AsyncioRuntime:
             self.signals.append(sig)
 
     async def close(self) -> None:
+        self.close_listeners()
         for task in list(self.background):
             task.cancel()
         for sig in self.signals:
             self.loop.remove_signal_handler(sig)
         self.signals.clear()
+
+
+class Listener:
+    """Accepts the connections of one listening socket (asyncio and uvloop alike).
+
+    Each readiness event accepts up to ``backlog`` waiting connections, as asyncio does,
+    and hands each to ``loop.connect_accepted_socket`` (the same transport and task that
+    ``create_server`` would make). When ``accept()`` fails for want of descriptors or
+    memory, the listener stops being watched and is retried after the back-off delay:
+    no spin, one log line now and then, and the clients wait in the backlog.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                 factory: Callable[[], asyncio.Protocol], backlog: int) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.factory = factory
+        self.batch = backlog
+        self.backoff = AcceptBackoff()
+        self.retry: asyncio.TimerHandle | None = None
+        self.closed = False
+        sock.setblocking(False)
+        sock.listen(backlog)
+
+    def start(self) -> None:
+        self.retry = None
+        if not self.closed:
+            self.loop.add_reader(self.fd, self.accept)
+
+    def accept(self) -> None:
+        sock = self.sock
+        create_task = self.loop.create_task
+        connect = self.loop.connect_accepted_socket
+        factory = self.factory
+        for _ in range(self.batch):
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in RETRY_NOW:
+                    continue
+                if self.closed or exc.errno in CLOSED:
+                    self.close()
+                else:
+                    self.loop.remove_reader(self.fd)
+                    self.retry = self.loop.call_later(self.backoff.failed(exc), self.start)
+                return
+            if self.backoff.delay:
+                self.backoff.delay = 0.0
+            create_task(connect(factory, conn))
+
+    def close(self) -> None:
+        """Stop accepting and close the socket: new connections are refused at once."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
+        self.loop.remove_reader(self.fd)
+        self.sock.close()
 
 
 async def serve(server: Any, name: str = "asyncio") -> int:

@@ -3,6 +3,10 @@
 The core writes synchronously. ``TrioTransport.write`` tries a non-blocking ``send`` at
 once, which empties the buffer in the common case without a task switch; only a partial
 send starts a flusher task that waits for the socket to become writable.
+
+The read loop hands each read to the core and then yields to the scheduler, so that the
+app task a request spawned runs before the next read: an app that answers an upload
+without reading it (413) gets to do so before the server buffers the body.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import trio
 
 from fastcorn._parser import H1Connection
+from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 
 READ_SIZE = 65536
 HIGH_WATER = 256 * 1024
@@ -55,6 +60,8 @@ class TrioTransport:
         self.reading_paused = False
         self.resume_event: trio.Event | None = None
         self.writing_paused = False
+        self.eof_written = False  # write_eof() was called: shut the write side once flushed
+        self.closed_event: trio.Event | None = None  # see wait_closed()
         try:
             self.peername = sock.getpeername()
         except OSError:
@@ -73,6 +80,8 @@ class TrioTransport:
     def write(self, data: bytes | bytearray) -> None:
         if self.closed or self.closing:
             return
+        if self.eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")  # as asyncio's
         if not self.buffer:
             try:
                 sent = self.sock.send(data)
@@ -114,6 +123,25 @@ class TrioTransport:
             self.flushing = False
         if self.closing:
             self.abort()
+        elif self.eof_written and not self.closed:
+            self._shutdown_write()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """Half-close: send what is buffered, then FIN; the read side stays open."""
+        if self.closing or self.closed or self.eof_written:
+            return
+        self.eof_written = True
+        if not self.buffer:
+            self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the peer is gone: the reader will see it
 
     def pause_reading(self) -> None:
         self.reading_paused = True
@@ -145,10 +173,18 @@ class TrioTransport:
         self.sock.close()
         if self.resume_event is not None:
             self.resume_event.set()
+        if self.closed_event is not None:
+            self.closed_event.set()
+
+    async def wait_closed(self) -> None:
+        """Until close() or abort() has closed the socket."""
+        if not self.closed:
+            self.closed_event = trio.Event()
+            await self.closed_event.wait()
 
 
 async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nursery) -> None:
-    protocol = H1Connection(state)
+    protocol: Any = H1Connection(state)  # eof_received() -> bool | None, as asyncio.Protocol
     transport = TrioTransport(sock, protocol, nursery)
     protocol.connection_made(transport)
     try:
@@ -162,8 +198,15 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
                     break
                 if data is not None:
                     if not data:
-                        break  # EOF: the client is gone
+                        # The client is done sending. The core keeps the connection open
+                        # while a response is due (it closes the transport once sent) and
+                        # says so; otherwise it is gone. Either way, read no more.
+                        if protocol.eof_received():
+                            await transport.wait_closed()
+                        break
                     protocol.data_received(data)
+                    # Let the app task that a request spawned run before the next read.
+                    await trio.lowlevel.checkpoint()
                     continue
             try:
                 if transport.reading_paused:
@@ -190,7 +233,10 @@ class TrioRuntime:
         self.system = system
         self.connections = connections
         self.accept_scope = trio.CancelScope()
+        self.listeners: list[socket.socket] = []
         self.token = trio.lowlevel.current_trio_token()
+        # The one exception an app task may let through: this backend cancelling it.
+        self.cancelled_error = trio.Cancelled
         # call_soon(fn): runs fn from the run loop once the current task yields.
         self.call_soon = self.token.run_sync_soon
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
@@ -221,27 +267,46 @@ class TrioRuntime:
 
     async def listen(self, sockets: list[socket.socket], state: Any) -> None:
         for sock in sockets:
+            self.listeners.append(sock)
             self.connections.start_soon(self._accept_loop, sock, state)
 
     async def _accept_loop(self, listener: socket.socket, state: Any) -> None:
         tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
+        backoff = AcceptBackoff()
         with self.accept_scope:
             while True:
                 try:
                     sock, _ = listener.accept()
                 except BlockingIOError:
-                    await trio.lowlevel.wait_readable(listener)
+                    try:
+                        await trio.lowlevel.wait_readable(listener)
+                    except (trio.ClosedResourceError, OSError):
+                        return  # close_listeners() closed it
                     continue
-                except OSError:
-                    await trio.sleep(0.01)  # EMFILE and friends: back off, keep serving
+                except OSError as exc:
+                    if exc.errno in RETRY_NOW:
+                        continue
+                    if exc.errno in CLOSED or listener.fileno() == -1:
+                        return
+                    # Out of descriptors or memory: the listener stays readable, so wait.
+                    await trio.sleep(backoff.failed(exc))
                     continue
+                if backoff.delay:
+                    backoff.delay = 0.0
                 sock.setblocking(False)
                 if tcp:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.connections.start_soon(serve_connection, sock, state, self.connections)
 
     def close_listeners(self) -> None:
+        """Stop accepting and close the listening sockets: new connections are refused
+        at once, not left in the backlog until the process exits."""
         self.accept_scope.cancel()
+        for sock in self.listeners:
+            if sock.fileno() != -1:
+                trio.lowlevel.notify_closing(sock)  # wakes an accept loop waiting on it
+                sock.close()
+        self.listeners.clear()
 
     def abort_all(self) -> None:
         self.connections.cancel_scope.cancel()
