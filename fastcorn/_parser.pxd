@@ -59,12 +59,14 @@ cdef class H1Connection(Stream):
     cdef bint lingering         # answered and half-closed: input is dropped until EOF
     cdef Py_ssize_t linger_bytes
     cdef object unparsed        # bytes held back while the pipeline is full, or None
+    cdef Py_ssize_t unparsed_pos    # where in them parsing resumes
     # the request being parsed
     cdef bint in_head
     cdef bytes url
     cdef list headers
     cdef Py_ssize_t head_size
     cdef Py_ssize_t partial_head    # bytes fed while one head stayed incomplete (431 guard)
+    cdef Py_ssize_t heads_begun     # request heads begun during the current feed_data
     cdef bint expect_continue
     cdef int error_status       # set by a callback before it raises, answered in data_received
     cdef str error_reason       # why, for the log and the response body
@@ -87,7 +89,7 @@ cdef class H1Connection(Stream):
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
 
     cdef new_parser(self)
-    cdef feed(self, bytes data)
+    cdef feed(self, bytes data, Py_ssize_t pos)
     cdef bint feed_slice(self, bytes data) except -1
     cdef frame_upgrade_body(self)
     cdef scan_request_line(self, bytes data)

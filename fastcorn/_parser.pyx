@@ -318,28 +318,31 @@ cdef class H1Connection(Stream):
         if self.unparsed is not None:
             # Reading was paused while the pipeline is full; a transport may still deliver
             # what it had already read.
-            self.unparsed = <bytes>self.unparsed + data
+            self.unparsed = (<bytes>self.unparsed)[self.unparsed_pos:] + data
+            self.unparsed_pos = 0
             return
         if self.timer_kind == TIMER_BODY and self.deadline:
             self.deadline = self.state.now + self.state.timeout_request_body
-        self.feed(data)
+        self.feed(data, 0)
 
-    cdef feed(self, bytes data):
-        """Parse ``data``, a slice at a time, stopping while the pipeline is full."""
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), pos = 0, size, limit
+    cdef feed(self, bytes data, Py_ssize_t pos):
+        """Parse ``data`` from ``pos``, a slice at a time, stopping while the pipeline is full."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), size, limit
         cdef bytes part
         while pos < n:
             if self.error_status or self.closed or self.lingering:
                 return
             if len(self.pipeline) >= PIPELINE_DEPTH:
-                self.unparsed = data[pos:] if pos else data
+                # Held as the buffer and an offset: resuming copies nothing.
+                self.unparsed = data
+                self.unparsed_pos = pos
                 self.update_reading()
                 return
             size = n - pos
             limit = self.body_remaining if self.body_remaining > 0 else SLICE
             if size > limit:
                 size = limit
-            part = data if size == n else data[pos:pos + size]
+            part = data if size == n and pos == 0 else data[pos:pos + size]
             try:
                 self.feed_slice(part)
             except HttpParserUpgrade as exc:
@@ -376,14 +379,18 @@ cdef class H1Connection(Stream):
             self.framing_bytes += PyBytes_GET_SIZE(data)  # reset by chunk data (on_body)
         if self.at_boundary:
             self.scan_request_line(data)
+        self.heads_begun = 0
         self.feed_data(data)
         if self.in_head:
             # httptools buffers an unfinished header line itself and reports it only once
             # complete, so count raw bytes too: one endless header must not grow forever.
-            if was_in_head:
+            # Only a head that was already open and is still the same one grows by all of it.
+            if was_in_head and self.heads_begun == 0:
                 self.partial_head += PyBytes_GET_SIZE(data)
                 if self.partial_head > self.state.limit_request_head:
                     self.fail(431)
+            else:
+                self.partial_head = 0
         else:
             self.partial_head = 0
         return 0
@@ -432,6 +439,7 @@ cdef class H1Connection(Stream):
             return
         self.at_boundary = False
         self.in_head = True
+        self.heads_begun += 1
         self.url = EMPTY
         self.headers = []
         self.head_size = 0
@@ -816,7 +824,7 @@ cdef class H1Connection(Stream):
         if c.expect_continue and not c.body_complete:
             # 100 was never sent, so the client may or may not send the body: close after.
             c.keep_alive = False
-        if self.closing or self.eof:
+        if self.closing or (self.eof and not self.pipeline and self.unparsed is None):
             c.keep_alive = False
         elif c is self.parsing and not (self.content_length >= 0 and not self.request_chunked
                                         and self.body_remaining <= DISCARD_LIMIT):
@@ -908,17 +916,23 @@ cdef class H1Connection(Stream):
             return
         if not c.body_suppressed:
             if c.declared_length >= 0:
+                # A body that disagrees with its content-length would desynchronise the
+                # keep-alive connection (the next response read as part of this one): the
+                # extra bytes are never written, and a short body ends the connection so
+                # that the client sees the truncation.
                 c.written_length += size
-                if c.written_length > c.declared_length or (
-                        not more_body and c.written_length < c.declared_length):
-                    # A body that disagrees with its content-length would desynchronise the
-                    # keep-alive connection (the next response read as part of this one):
-                    # never write the extra bytes; close so the client sees the truncation.
+                if c.written_length > c.declared_length:
                     self.abort_transport()
                     raise RuntimeError(
-                        f"response body of {c.written_length} bytes "
-                        f"{'exceeds' if more_body or c.written_length > c.declared_length else 'falls short of'}"
-                        f" its content-length {c.declared_length}: connection closed")
+                        f"response body of {c.written_length} bytes exceeds its "
+                        f"content-length {c.declared_length}: connection closed")
+                if not more_body and c.written_length < c.declared_length:
+                    if body:
+                        self.transport.write(body)
+                    self.abort_transport()
+                    raise RuntimeError(
+                        f"response body of {c.written_length} bytes falls short of its "
+                        f"content-length {c.declared_length}: connection closed")
             if c.chunked:
                 if body:
                     if more_body:
@@ -945,7 +959,13 @@ cdef class H1Connection(Stream):
         if self.pipeline:
             if not self.writing_paused:  # else resume_writing() starts it
                 self.start_cycle(<H1Cycle>self.pipeline.popleft())
-            self.update_reading()
+            if self.unparsed is not None and len(self.pipeline) <= PIPELINE_DEPTH // 2:
+                # Room again (half the depth, so that held input is not re-parsed one
+                # request at a time); the request now answered may even be waiting for
+                # the rest of its own body in there.
+                self.resume_parsing()
+            else:
+                self.update_reading()
             return
         if self.error_status:
             # A bad request came after the ones just answered: answer it in turn, then close.
@@ -969,7 +989,7 @@ cdef class H1Connection(Stream):
         """The pipeline has room again: parse the input held back while it was full."""
         cdef bytes data = <bytes>self.unparsed
         self.unparsed = None
-        self.feed(data)
+        self.feed(data, self.unparsed_pos)
         if self.cycle is None and not self.closed and not self.error_status:
             if self.eof and self.unparsed is None and self.parsing is None:
                 self.close_transport()

@@ -24,6 +24,20 @@ VALID = [
     b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    # shapes the hardening work is about: an upgrade that carries a body, CONNECT, trailers,
+    # Host variants (absolute-form, two of them, invalid), pipelined heads
+    b"POST /u HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\n"
+    b"Content-Length: 24\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /u HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01",
+    b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"1;ext=1\r\nx\r\n0\r\nHost: evil\r\nAuthorization: x\r\n\r\n",
+    b"GET http://b:80/abs?q HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"GET /a#b?c HTTP/1.1\r\nHost: [::1]:8\r\n\r\n",
+    b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n" * 40,
 ]
 NASTY = [b"\r", b"\n", b"\x00", b" ", b":", b"\t", b"\xff", b"0", b"-", b",", b"%", b"\r\n\r\n",
          b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n", b"ffffffffffffffffff\r\n"]
@@ -40,7 +54,8 @@ async def echo_app(scope, receive, send):
             break
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body[:64], "more_body": True})
+    host = dict(scope["headers"]).get(b"host", b"")
+    await send({"type": "http.response.body", "body": host + body[:64], "more_body": True})
     await send({"type": "http.response.body", "body": b"."})
 
 
@@ -74,6 +89,7 @@ def check_output(out: bytes) -> None:
             continue
         response, pos = parse_one(out, pos, head=False)
         assert response.status in (200, 400, 408, 431, 500, 501, 505), response.status
+        assert b"evil" not in response.body, "a trailer reached the app as a header"
         assert b"Traceback" not in response.body
 
 
