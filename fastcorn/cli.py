@@ -28,6 +28,7 @@ from fastcorn.config import (
     load_toml,
 )
 from fastcorn.importer import AppImportError, load_app
+from fastcorn.logging import configure_logging
 
 PROG = "fastcorn"
 USAGE_EXIT = 2
@@ -165,6 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
 
     try:
+        # Before the app is imported: a bad --log-config stops here, and the handlers are
+        # fastcorn's (or the file's) whatever logging setup the app's import does.
+        configure_logging(options["log_level"], options["access_log"], options["log_config"])
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    try:
         app = load_app(app_path, options["app_dir"], options["factory"])
     except AppImportError as exc:
         return _fail(str(exc))
@@ -178,7 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # server does not call the factory a second time.
     options["factory"] = False
 
-    # server.run configures logging (fastcorn.logging.configure_logging) itself.
+    # server.run configures logging (fastcorn.logging.configure_logging) itself; a bad
+    # --log-config file is a usage error like any other bad option.
     import fastcorn.server
 
-    return fastcorn.server.run(Config(app=app, **options))
+    try:
+        return fastcorn.server.run(Config(app=app, **options))
+    except ConfigError as exc:
+        return _fail(str(exc))

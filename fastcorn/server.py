@@ -14,18 +14,42 @@ import socket
 import sys
 import time
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
 from fastcorn._asgi import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.backends import resolve_loop
 from fastcorn.config import Config, ConfigError
 from fastcorn.importer import load_app
-from fastcorn.logging import configure_logging, log_access
+from fastcorn.logging import (
+    AppErrorLogger,
+    configure_logging,
+    debug_enabled,
+    log_access,
+    log_connection,
+    log_rejected,
+    trace_app,
+    trace_enabled,
+)
 
 logger = logging.getLogger("fastcorn.error")
 
+# Exit codes (README, "Exit codes"): 0 after a clean shutdown; 1 when the server cannot
+# serve (bind failure, an unexpected error, a second interrupt); 2 for a usage error (the
+# CLI's, and a bad --log-config); 3 when the app's lifespan startup failed.
+EXIT_BIND_FAILED = 1
+EXIT_USAGE = 2
 EXIT_STARTUP_FAILED = 3
+
+
+class BindError(OSError):
+    """A listener could not be set up; str() names the address and the reason, and
+    ``errno`` is the underlying error's."""
+
+    def __init__(self, what: str, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        super().__init__(f"{what}: {reason[:1].lower()}{reason[1:]}")
+        self.errno = cause.errno
 
 
 def make_socket(address: str, backlog: int) -> socket.socket:
@@ -105,7 +129,10 @@ class Server:
         if self.sockets:
             return
         if config.fd is not None:
-            sock = socket.socket(fileno=config.fd)
+            try:
+                sock = socket.socket(fileno=config.fd)
+            except OSError as exc:
+                raise BindError(f"Cannot use file descriptor {config.fd}", exc) from exc
             sock.setblocking(False)
             set_nodelay(sock)
             self.sockets.append(sock)
@@ -114,7 +141,11 @@ class Server:
             host = f"[{config.host}]" if ":" in config.host else config.host
             addresses = [f"{host}:{config.port}"]
         for address in addresses:
-            self.sockets.append(make_socket(address, config.backlog))
+            try:
+                sock = make_socket(address, config.backlog)
+            except OSError as exc:
+                raise BindError(f"Cannot bind {address}", exc) from exc
+            self.sockets.append(sock)
             if address.startswith("unix:"):
                 self.unix_paths.append(address[len("unix:"):])
 
@@ -148,26 +179,37 @@ class Server:
             self.exit_waiter.set_result(None)
         # Before anything else: a SIGTERM during startup must still mean a graceful exit.
         await runtime.install_signal_handlers(self.on_signal)
+        logger.info("Started server process [%d]", os.getpid())
+        if debug_enabled():
+            logger.debug("Loop %s; options: %s", runtime.name, ", ".join(
+                f"{name}={value!r}" for name, value in config.values.items()))
+        # App errors go through it: on trio it turns "this app needs asyncio" into one line.
+        app_logger = AppErrorLogger(runtime.name)
+        app = trace_app(self.app) if trace_enabled() else self.app  # ASGI messages at trace
         state = ServerState(
-            self.app, runtime,
+            app, runtime,
             root_path=config.root_path,
             access_log=config.access_log,
             log_access=log_access if config.access_log else None,
-            error_logger=logger,
+            error_logger=cast(logging.Logger, app_logger),
             timeout_keep_alive=config.timeout_keep_alive,
             timeout_request_head=config.timeout_request_head,
+            timeout_request_body=config.timeout_request_body,
+            timeout_write=config.timeout_write,
             limit_request_head=config.limit_request_head,
             limit_concurrency=config.limit_concurrency,
             lifespan_state=self.lifespan_state,
             default_headers=date_headers(config.server_header),
             asgi_version=getattr(self.app, "asgi_version", "3.0"),
+            **_log_hooks(),
         )
         self.state = state
-        lifespan = Lifespan(self.app, runtime, config.lifespan, self.lifespan_state)
+        lifespan = Lifespan(app, runtime, config.lifespan, self.lifespan_state, app_logger)
         try:
             await lifespan.startup()
         except LifespanFailure as exc:
             logger.error("Application startup failed: %s", exc)
+            logger.info("Finished server process [%d]", os.getpid())
             return EXIT_STARTUP_FAILED
         state.now = runtime.time()
         runtime.start(self._tick)
@@ -212,16 +254,32 @@ class Server:
             state.check_timeouts(self.runtime.time())
 
 
+def _log_hooks() -> dict[str, Any]:
+    """The compiled core's optional logging hooks, for the ones this build of it takes.
+
+    ``log_rejected`` is always passed (rejections are rare); ``log_connection`` only at
+    debug level, so the core's whole cost when debug is off is one ``is None`` test.
+    """
+    hooks = {
+        "log_rejected": log_rejected,
+        "log_connection": log_connection if debug_enabled() else None,
+    }
+    return {name: hook for name, hook in hooks.items() if hasattr(ServerState, name)}
+
+
 def run(config: Config) -> int:
-    """Serve until shut down; returns the process exit code (the CLI's and fastcorn.run's)."""
-    configure_logging(config.log_level, config.access_log)
+    """Serve until shut down; returns the process exit code (the CLI's and fastcorn.run's).
+
+    A bad ``log_config`` file raises ConfigError (the CLI's exit status 2).
+    """
+    configure_logging(config.log_level, config.access_log, config.log_config)
     loop = resolve_loop(config.loop)
     server = Server(config)
     try:
         server.bind()
     except OSError as exc:
-        logger.error("Cannot bind: %s", exc)
-        return 1
+        logger.error("%s", exc if isinstance(exc, BindError) else f"Cannot bind: {exc}")
+        return EXIT_BIND_FAILED
     if loop == "trio":
         from fastcorn.backends import trio as backend
     else:
@@ -236,13 +294,24 @@ def run(config: Config) -> int:
 
 
 async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
-    """Serve inside an already running asyncio or trio program."""
+    """Serve inside an already running asyncio or trio program; returns the exit code.
+
+    It logs as :func:`run` does, through the ``fastcorn.*`` loggers: with fastcorn's own
+    stderr handlers, unless the program configured logging itself or gave ``log_config``.
+    """
     if config is None:
         config = Config(app=app, **options)
     elif app is not None:
         config.app = app
+    configure_logging(config.log_level, config.access_log, config.log_config)
     server = Server(config)
-    server.bind()
+    try:
+        server.bind()
+    except OSError as exc:
+        for sock in server.sockets:
+            sock.close()
+        logger.error("%s", exc if isinstance(exc, BindError) else f"Cannot bind: {exc}")
+        return EXIT_BIND_FAILED
     try:
         if "trio" in sys.modules and _in_trio():
             from fastcorn.backends import trio as trio_backend

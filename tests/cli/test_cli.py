@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.util
-import logging
 import os
 import shutil
 import subprocess
@@ -25,14 +24,7 @@ import fastcorn
 from fastcorn import cli
 from fastcorn.config import OPTIONS, ConfigError
 from fastcorn.importer import AppImportError, asgi3, import_from_string, is_asgi2, load_app
-from fastcorn.logging import (
-    TRACE,
-    access_logger,
-    configure_logging,
-    error_logger,
-    format_access,
-    log_access,
-)
+from tests.logging_state import saved_logging
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -224,15 +216,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def restore_logging() -> Any:
-    saved = [
-        (logger, list(logger.handlers), logger.level, logger.propagate)
-        for logger in (error_logger, access_logger)
-    ]
-    yield
-    for logger, handlers, level, propagate in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
+    # main() configures logging before it imports the app.
+    with saved_logging():
+        yield
 
 
 @pytest.fixture
@@ -544,43 +530,3 @@ def test_load_app_object_and_factory() -> None:
         load_app(42, factory=True)
     with pytest.raises(AppImportError, match="pass --factory"):
         load_app(lambda: asgi3_function)
-
-
-# --------------------------------------------------------------------------------------------
-# logging
-
-
-def test_format_access() -> None:
-    line = format_access(("127.0.0.1", 53210), "GET", "/path", "1.1", 200, 13, 0.0004)
-    assert line == '127.0.0.1:53210 - "GET /path HTTP/1.1" 200 13 0.4ms'
-    line = format_access(("::1", 8), "POST", "/", "2", 201, 0, 0.25)
-    assert line == '[::1]:8 - "POST / HTTP/2" 201 0 250.0ms'
-    assert format_access(None, "GET", "/", "1.1", 204, 0, 0).startswith('- - "GET / HTTP/1.1"')
-    # A percent-decoded newline or quote must not forge or break a log line.
-    line = format_access(None, "GET", '/a\nb"c', "1.1", 404, 0, 0)
-    assert "\n" not in line and '/a\\nb\\"c' in line
-
-
-def test_configure_logging(restore_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
-    for logger in (error_logger, access_logger):
-        logger.handlers.clear()
-    configure_logging("trace", access_log=True)
-    assert error_logger.level == TRACE and logging.getLevelName(TRACE) == "TRACE"
-    error_logger.info("hello")
-    log_access(("1.2.3.4", 5), "GET", "/", "1.1", 200, 2, 0.001)
-    err = capsys.readouterr().err
-    assert err == '[fastcorn] INFO: hello\n1.2.3.4:5 - "GET / HTTP/1.1" 200 2 1.0ms\n'
-
-    configure_logging("info", access_log=False)
-    assert len(error_logger.handlers) == 1  # not added twice
-    log_access(("1.2.3.4", 5), "GET", "/", "1.1", 200, 2, 0.001)
-    assert capsys.readouterr().err == ""
-
-
-def test_configure_logging_keeps_existing_handlers(restore_logging: None) -> None:
-    mine = logging.NullHandler()
-    error_logger.handlers[:] = [mine]
-    configure_logging("debug", access_log=True)
-    assert error_logger.handlers == [mine]
-    with pytest.raises(ValueError, match="unknown log level"):
-        configure_logging("loud", access_log=True)
