@@ -10,11 +10,9 @@ from typing import Any
 try:
     from fastcorn import _asgi, _parser  # noqa: F401  (the compiled fast path)
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise ImportError(
-        "fastcorn's compiled extension is missing. Build it with "
-        "`pip install .` (or, in a checkout, `python setup.py build_ext --inplace`); "
-        "it needs Cython and a C compiler. There is no pure-Python fallback."
-    ) from exc
+    from fastcorn._unbuilt import explain
+
+    raise explain(exc) from None
 
 from fastcorn.config import Config
 

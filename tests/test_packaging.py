@@ -1,0 +1,206 @@
+"""Packaging: every import is declared in pyproject.toml, and an unbuilt checkout says what to do.
+
+CI proves the install in a brand-new venv (``.ci/run``); these checks say which declaration
+is missing, and run in a second.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import site as sitelib
+import subprocess
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the oldest Python
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_PARTY = {"fastcorn", "bench", "tests", "examples"}
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(*extras: str) -> set[str]:
+    """The distributions a plain install plus ``extras`` brings in directly."""
+    project = PYPROJECT["project"]
+    optional = project["optional-dependencies"]
+    names: set[str] = set()
+    pending = [*project["dependencies"], *(req for extra in extras for req in optional[extra])]
+    while pending:
+        requirement = pending.pop()
+        match = re.match(r"\s*([A-Za-z0-9._-]+)\s*(?:\[([^\]]*)\])?", requirement)
+        assert match, requirement
+        name, wanted = _normalize(match.group(1)), match.group(2)
+        if name == "fastcorn":  # a self-reference such as fastcorn[uvloop,trio]
+            pending += [req for extra in (wanted or "").split(",") for req in optional[extra]]
+        else:
+            names.add(name)
+    return names
+
+
+def third_party_imports(folder: Path) -> dict[str, list[str]]:
+    """Top-level modules imported anywhere under ``folder`` that are neither standard library,
+    first party nor a module of the folder itself, with the files importing them."""
+    files = sorted(folder.glob("**/*.py"))
+    local = {path.stem for path in files} | {path.name for path in folder.glob("**/")}
+    found: dict[str, list[str]] = {}
+    for path in files:
+        imports = _RequiredImports()
+        imports.visit(ast.parse(path.read_bytes(), str(path)))
+        for module in imports.modules:
+            top = module.partition(".")[0]
+            if top in sys.stdlib_module_names or top in FIRST_PARTY or top in local:
+                continue
+            found.setdefault(top, []).append(str(path.relative_to(ROOT)))
+    return found
+
+
+class _RequiredImports(ast.NodeVisitor):
+    """Absolute imports, except those in a ``try`` that handles ImportError (optional ones,
+    such as PyYAML for a YAML log config)."""
+
+    OPTIONAL = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+    def __init__(self) -> None:
+        self.modules: list[str] = []
+        self.optional = 0
+
+    def _handles_import_error(self, handler: ast.ExceptHandler) -> bool:
+        caught = handler.type
+        names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+        return caught is None or any(
+            isinstance(n, ast.Name) and n.id in self.OPTIONAL for n in names
+        )
+
+    def visit_Try(self, node: ast.Try) -> None:
+        optional = any(self._handles_import_error(h) for h in node.handlers)
+        self.optional += optional
+        for statement in node.body:
+            self.visit(statement)
+        self.optional -= optional
+        for statement in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(statement)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        if not self.optional:
+            self.modules += [alias.name for alias in node.names]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if not self.optional and node.level == 0 and node.module:
+            self.modules.append(node.module)
+
+
+def undeclared(folder: str, extras: Iterable[str]) -> list[str]:
+    allowed = declared(*extras)
+    installed = metadata.packages_distributions()
+    missing = []
+    for module, files in sorted(third_party_imports(ROOT / folder).items()):
+        # The distribution that provides the module here, else (not installed) its own name.
+        providers = {_normalize(d) for d in installed.get(module, [module])}
+        if not providers & allowed:
+            missing.append(f"{module} (from {', '.join(sorted(providers))}), "
+                           f"imported by {', '.join(sorted(set(files)))}")  # fmt: skip
+    return missing
+
+
+@pytest.mark.parametrize(
+    ("folder", "extras", "install"),
+    [
+        ("fastcorn", ("uvloop", "trio"), "pip install '.[uvloop,trio]'"),
+        ("tests", ("all",), "pip install -e '.[all]'"),
+        ("bench", ("bench",), "pip install -e '.[bench]'"),
+        ("examples", (), "pip install ."),
+    ],
+)
+def test_every_import_is_declared(folder: str, extras: tuple[str, ...], install: str) -> None:
+    missing = undeclared(folder, extras)
+    assert not missing, f"`{install}` does not install: " + "; ".join(missing)
+
+
+def test_all_extra_holds_every_extra_but_bench() -> None:
+    extras = set(PYPROJECT["project"]["optional-dependencies"]) - {"all", "bench"}
+    assert declared("all") == declared(*extras)
+
+
+# -- an unbuilt checkout in front of an installed fastcorn -------------------------------------
+
+
+@pytest.fixture
+def unbuilt_checkout(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """A checkout whose fastcorn/ has its Python files and no compiled module, and an
+    "installed" fastcorn (this one, built) on PYTHONPATH: ``pip install .`` run from a
+    fresh clone, then ``python -m fastcorn`` in the clone."""
+    checkout, site = tmp_path / "checkout", tmp_path / "site"
+    for path in (ROOT / "fastcorn").glob("**/*.py"):
+        target = checkout / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    shutil.copytree(ROOT / "examples", checkout / "examples")
+    site.mkdir()
+    (site / "fastcorn").symlink_to(ROOT / "fastcorn", target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FASTCORN_"))}
+    # Run with -S and site-packages on PYTHONPATH: the dependencies import, but an editable
+    # install's import hook (a .pth file) is not there to find the build in this checkout.
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *sitelib.getsitepackages()])
+    return checkout, env, site / "fastcorn"
+
+
+def test_python_m_fastcorn_in_an_unbuilt_checkout_says_what_to_do_in_one_line(
+    unbuilt_checkout: tuple[Path, dict[str, str], Path],
+) -> None:
+    checkout, env, installed = unbuilt_checkout
+    done = subprocess.run([sys.executable, "-S", "-m", "fastcorn", "examples.hello:app"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert str(checkout / "fastcorn") in lines[0]
+    assert f"installed fastcorn ({installed})" in lines[0]
+    assert "`fastcorn` command" in lines[0] and "pip install -e ." in lines[0]
+    assert done.stdout == ""
+
+
+def test_import_in_an_unbuilt_checkout_raises_one_clear_import_error(
+    unbuilt_checkout: tuple[Path, dict[str, str], Path],
+) -> None:
+    checkout, env, installed = unbuilt_checkout
+    done = subprocess.run([sys.executable, "-S", "-c", "import fastcorn"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"ImportError: fastcorn: {checkout / 'fastcorn'} is a source checkout")
+    assert "circular import" not in done.stderr
+    assert "The above exception" not in done.stderr
+
+
+def test_without_any_build_the_error_says_how_to_build(tmp_path: Path) -> None:
+    package = tmp_path / "fastcorn"
+    package.mkdir()
+    for name in ("__init__.py", "_unbuilt.py"):
+        shutil.copyfile(ROOT / "fastcorn" / name, package / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    # -I: no user site, no PYTHONPATH; -S: no site-packages, so no installed fastcorn either.
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", "import fastcorn"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    # -I leaves the current directory off sys.path: put it back for this one import.
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, ''); import fastcorn"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: fastcorn's compiled extension is missing in "), last
+    assert "pip install ." in last and "pip install -e ." in last
