@@ -1,11 +1,21 @@
-"""Turn the raw runs into ``latest.md`` (tables) and ``latest.png`` (chart)."""
+"""Turn the raw runs (``latest.json``) into the results page, ``latest.md``, and its chart,
+``latest.png``: machine, versions, commit, a summary, every table.
+
+``python bench/report.py [DIR]`` re-renders them from ``DIR/latest.json`` (default
+``bench/results/``). The READMEs link to this page instead of copying its figures, so
+every figure is shown next to the commit and machine that produced it.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: import bench from this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scenarios import SEED_ARTICLE, SEED_ARTICLE_SOURCE
 from bench.servers import CEILING_OF_LOOP
@@ -139,11 +149,13 @@ def _machine_lines(results: dict[str, Any]) -> list[str]:
         f"- Command: `{results['command']}` ({results.get('elapsed_s', 0) / 60:.1f} min)",
         f"- Date: {m['date']}; git commit {m['git_commit']}",
         f"- Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; "
-        f"kernel {m['kernel']}; load average at start {m['load_average']}",
+        f"kernel {m['kernel']}; load average at start "
+        + " ".join(f"{x:.2f}" for x in m["load_average"]),
         f"- Python {m['python']}; {packages}",
         f"- Tools: {m['wrk']}; {m['h2load']}",
-        "- fastcorn build under test (copied at start, sha256 of the extensions): "
-        + (", ".join(f"{k} {v}" for k, v in results.get("fastcorn_build", {}).items()) or "?"),
+        "- fastcorn under test (copied at start, sha256 of the extensions): "
+        + (", ".join(f"{k} {v}" for k, v in results.get("fastcorn_build", {}).items()) or "?")
+        + (f"; {results['fastcorn_source']}" if results.get("fastcorn_source") else ""),
         f"- Method: servers pinned to CPU {o['server_cpu']}, load generator to CPU "
         f"{o['client_cpu']}; {o['repeat']} interleaved run(s) of {o['duration_s']:g} s per "
         f"server, each after {o['warmup_s']:g} s of warm-up and a byte-for-byte answer check. "
@@ -163,9 +175,36 @@ def failures(results: dict[str, Any], scenario: str) -> dict[str, str]:
     return {server: "; then ".join(problems) for server, problems in seen.items()}
 
 
-def short_table(results: dict[str, Any], scenarios: tuple[str, ...]) -> str:
-    """One line per server: CPU µs/req and req/s for a few scenarios (for README)."""
+def failed_checks(results: dict[str, Any]) -> list[str]:
+    """Every answer check a server failed and every run fastcorn failed, one line each.
+
+    ``bench/run.py`` exits 1 when there is any. Other servers' failures under load (a
+    crash, no request completed) are in the tables but are not fastcorn's to fail on, and
+    "not supported" after an h2 or ws probe is an answer, not a failure.
+    """
+    out = []
+    for scenario, statuses in results["status"].items():
+        for server, state in statuses.items():
+            if state.startswith("wrong answer"):
+                out.append(f"{scenario} {server}: {state[:200]}")
+    for run in results["runs"]:
+        problem = str(run.get("problem", "?"))
+        if not run.get("ok") and (
+            problem.startswith("wrong answer") or run["server"].startswith("fastcorn")
+        ):
+            out.append(
+                f"{run['scenario']} {run['server']} run {run.get('repeat', 0) + 1}: {problem[:200]}"
+            )
+    return out
+
+
+SUMMARY_SCENARIOS = ("hello", "echo", "pipelined")
+
+
+def short_table(results: dict[str, Any], scenarios: tuple[str, ...] = SUMMARY_SCENARIOS) -> str:
+    """One line per server: CPU µs/req and req/s for a few scenarios; fastcorn in bold."""
     table = summarize(results)
+    scenarios = tuple(n for n in scenarios if n in table)
     servers = [s for s in results["servers"] if any(s in table.get(n, {}) for n in scenarios)]
     head = "| server | " + " | ".join(f"{n} µs/req | {n} req/s" for n in scenarios) + " |"
     lines = [head, "|---|" + "--:|--:|" * len(scenarios)]
@@ -174,13 +213,58 @@ def short_table(results: dict[str, Any], scenarios: tuple[str, ...]) -> str:
         for n in scenarios:
             row = table.get(n, {}).get(server)
             cells += [f"{row.cpu_median:.1f}", f"{row.rps_median:,.0f}"] if row else ["–", "–"]
-        lines.append(f"| {server} | " + " | ".join(cells) + " |")
+        name = f"**{server}**" if server.startswith("fastcorn") else server
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def ratios(results: dict[str, Any]) -> list[str]:
+    """Sentences comparing fastcorn's CPU per request with its peers', per scenario."""
+    table = summarize(results)
+    pairs = (
+        ("fastcorn-uvloop", "uvicorn"),
+        ("fastcorn-trio", "hypercorn-trio"),
+        ("fastcorn-asyncio", "hypercorn-asyncio"),
+    )
+    out = []
+    for scenario in SUMMARY_SCENARIOS:
+        rows = table.get(scenario, {})
+        parts = [
+            f"{ours} {rows[ours].cpu_median / rows[theirs].cpu_median:.2f}× {theirs}'s"
+            for ours, theirs in pairs
+            if ours in rows and theirs in rows
+        ]
+        ceiling = rows.get("ceiling-uvloop")
+        if "fastcorn-uvloop" in rows and ceiling:
+            above = rows["fastcorn-uvloop"].cpu_median - ceiling.cpu_median
+            parts.append(f"fastcorn-uvloop {above:.1f} µs above the uvloop ceiling")
+        if parts:
+            out.append(f"- {scenario}, CPU per request: " + "; ".join(parts) + ".")
+    return out
 
 
 def markdown(results: dict[str, Any]) -> str:
     table = summarize(results)
-    out = ["# fastcorn benchmark results", "", *_machine_lines(results), ""]
+    out = ["# fastcorn benchmark results", ""]
+    out += [
+        "Written by `bench/report.py` from [latest.json](latest.json), every raw run of the "
+        "command below; do not edit by hand.",
+        "",
+        *_machine_lines(results),
+        "",
+    ]
+    failed = failed_checks(results)
+    if failed:
+        out += ["**Failed checks** (the run exited 1):", ""]
+        out += [f"- {line}" for line in failed]
+        out.append("")
+    out += ["## Summary", "", "Medians of server CPU µs per request (lower is better) and "
+            "requests per second:", "", short_table(results), ""]  # fmt: skip
+    summary = ratios(results)
+    if summary:
+        out += [*summary, ""]
+    if any(n in table for n in results["scenarios"]):
+        out += ["![CPU µs per request and requests per second, per scenario](latest.png)", ""]
     out += [
         "CPU µs/req is the headline: lower is better and it is the least noisy figure on a "
         "shared machine. × ceiling compares req/s with the ceiling server of the same loop "
@@ -244,8 +328,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
             for y, v in enumerate(values):
                 ax.text(v, y, f" {v:,.1f}" if j == 0 else f" {v:,.0f}", va="center", fontsize=6)
             ax.margins(x=0.18)
-    fig.suptitle(f"fastcorn bench, {results['machine']['date'][:10]}, "
-                 f"{results['machine']['cpu']}", fontsize=10)  # fmt: skip
+    m = results["machine"]
+    fig.suptitle(f"fastcorn bench, {m['date'][:10]}, commit {m['git_commit'].split()[0]}, "
+                 f"Python {m['python']}, {m['cpu']}", fontsize=10)  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -266,9 +351,8 @@ def write(results: dict[str, Any], output: Path) -> None:
 
 if __name__ == "__main__":  # re-render from an existing latest.json
     import json
-    import sys
 
     directory = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
     data = json.loads((directory / "latest.json").read_text())
     write(data, directory)
-    print(short_table(data, ("hello", "echo", "pipelined")))
+    print(f"wrote {directory / 'latest.md'} and {directory / 'latest.png'}")

@@ -3,7 +3,11 @@
 Servers run pinned to CPU 0, load generators to CPU 1. For each scenario every
 server is started, its answer checked byte for byte, and then the repetitions
 are interleaved (no server runs twice in a row), each one warmed up first.
-Writes ``latest.json`` (every raw run), ``latest.md`` and ``latest.png``.
+Writes ``latest.json`` (every raw run), ``latest.md`` (the results page) and
+``latest.png`` (its chart): in ``bench/results/`` for the full suite with its
+default settings, in ``bench/results/partial/`` for any other run, unless
+``--output`` names a directory. Exits 1 when a server fails an answer check or
+fastcorn fails a run, 2 when a load generator or fastcorn's build is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from bench.scenarios import SCENARIOS, Scenario
 from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec, snapshot
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+PARTIAL_OUTPUT = DEFAULT_OUTPUT / "partial"  # not committed: see .gitignore
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,11 +43,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, help="measured runs per server and scenario (3)")
     p.add_argument("--duration", type=float, help="seconds per measured run (3)")
     p.add_argument("--warmup", type=float, help="seconds of warm-up before each run (1)")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: bench/results/")
+    p.add_argument("--output", type=Path,
+                   help="default: bench/results/ for a full run with default settings, "
+                   "bench/results/partial/ for any other")  # fmt: skip
     p.add_argument("--no-ceilings", action="store_true",
                    help="do not add the ceiling servers of the chosen servers' loops")  # fmt: skip
     args = p.parse_args(argv)
     quick = args.quick
+    # Only the documented full run may replace the committed results.
+    args.partial = bool(quick or args.servers or args.scenarios or args.no_ceilings
+                        or args.repeat or args.duration or args.warmup is not None)  # fmt: skip
+    if args.output is None:
+        args.output = PARTIAL_OUTPUT if args.partial else DEFAULT_OUTPUT
     args.repeat = args.repeat or (1 if quick else 3)
     args.duration = args.duration or (2.0 if quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else 1.0
@@ -186,14 +198,34 @@ def main(argv: list[str] | None = None) -> int:
         for tool, package in missing.items():
             print(f"{tool} is not installed: apt-get install {package}", file=sys.stderr)
         return 2
+    workdir = tempfile.TemporaryDirectory(prefix="fastcorn-bench-")
+    try:
+        args.workdir = Path(workdir.name)
+        try:
+            build, origin = snapshot(args.workdir, any(s.family == "fastcorn" for s in specs))
+        except LookupError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return run_all(argv, args, specs, scenarios, build, origin)
+    finally:
+        workdir.cleanup()
+
+
+def run_all(
+    argv: list[str] | None,
+    args: argparse.Namespace,
+    specs: list[ServerSpec],
+    scenarios: list[Scenario],
+    build: dict[str, str],
+    origin: str,
+) -> int:
     cpus = pin_cpus()
     args.output.mkdir(parents=True, exist_ok=True)
-    workdir = tempfile.TemporaryDirectory(prefix="fastcorn-bench-")
-    args.workdir = Path(workdir.name)
-    build = snapshot(args.workdir)
+    log(f"fastcorn under test: {origin}")
     runs_planned = sum(len([s for s in specs if s.serves(sc)]) for sc in scenarios) * args.repeat
     log(f"{runs_planned} runs planned, about "
-        f"{runs_planned * (args.duration + args.warmup + 0.6) / 60:.0f} min")  # fmt: skip
+        f"{runs_planned * (args.duration + args.warmup + 0.6) / 60:.0f} min, "
+        f"results in {args.output}")  # fmt: skip
     started = time.time()
     results: dict[str, Any] = {
         "command": shlex.join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
@@ -207,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         },  # fmt: skip
         "machine": machine(),
         "fastcorn_build": build,
+        "fastcorn_source": origin,
         "servers": {s.name: {"loop": s.loop, "settings": s.settings} for s in specs},
         "scenarios": {
             s.name: {
@@ -227,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for scenario in scenarios:
         run_scenario(scenario, specs, args, cpus, results)
-    workdir.cleanup()
     results["elapsed_s"] = round(time.time() - started, 1)
     (args.output / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     report.write(results, args.output)
     log(f"done in {results['elapsed_s'] / 60:.1f} min: {args.output / 'latest.md'}")
-    return 0
+    failed = report.failed_checks(results)
+    for line in failed:
+        log(f"FAILED: {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
 from pathlib import Path
 
 from bench.scenarios import Scenario
@@ -126,21 +127,86 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def snapshot(into: Path) -> dict[str, str]:
-    """Copy ``fastcorn/`` (with its built extensions) and ``bench/`` into ``into``.
+def _compiled(package: Path) -> list[Path]:
+    """Both compiled modules in ``package``, built for this interpreter, or []."""
+    found = [
+        next((package / f"{name}{suffix}" for suffix in EXTENSION_SUFFIXES
+              if (package / f"{name}{suffix}").is_file()), None)
+        for name in ("_asgi", "_parser")
+    ]  # fmt: skip
+    return [path for path in found if path is not None] if all(found) else []
 
-    Servers run from the copy, so a rebuild of the checkout during a run (other people
-    work in it) cannot change the code under test halfway. Returns the sha256 (first 12
-    hex digits) of every compiled extension copied, to identify the build.
+
+def _installed_fastcorn() -> Path | None:
+    """The fastcorn package this interpreter imports when the checkout is not on sys.path."""
+    elsewhere = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT]
+    spec = PathFinder.find_spec("fastcorn", elsewhere)
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).parent
+
+
+def _differing_sources(package: Path) -> list[str]:
+    """The checkout's ``fastcorn/**/*.py`` files that ``package`` lacks or has otherwise."""
+    checkout = ROOT / "fastcorn"
+    return [
+        str(path.relative_to(checkout))
+        for path in sorted(checkout.glob("**/*.py"))
+        if not (package / path.relative_to(checkout)).is_file()
+        or (package / path.relative_to(checkout)).read_bytes() != path.read_bytes()
+    ]
+
+
+def locate_fastcorn() -> tuple[Path, str]:
+    """The fastcorn package to benchmark, and a line saying which one it is.
+
+    The checkout's ``fastcorn/`` when it is built for this interpreter (``pip install -e``
+    builds it in place); otherwise the installed fastcorn (``pip install .``), as long as
+    it is a different directory. Raises ``LookupError`` when neither is built.
+    """
+    checkout = ROOT / "fastcorn"
+    built = _compiled(checkout)
+    if built:
+        oldest = min(path.stat().st_mtime for path in built)
+        sources = [*checkout.glob("*.pyx"), *checkout.glob("*.pxd")]
+        stale = [path.name for path in sources if path.stat().st_mtime > oldest]
+        note = "the checkout's fastcorn/, built in place"
+        if stale:
+            note += f" (warning: {', '.join(sorted(stale))} changed after the build)"
+        return checkout, note
+    installed = _installed_fastcorn()
+    if installed is not None and installed.resolve() != checkout.resolve() and _compiled(installed):
+        differ = _differing_sources(installed)
+        note = f"the installed fastcorn, {installed}"
+        if differ:
+            note += f" (warning: differs from the checkout in {', '.join(differ[:5])}"
+            note += f" and {len(differ) - 5} more)" if len(differ) > 5 else ")"
+        return installed, note
+    raise LookupError(
+        "fastcorn is not built for this Python: `pip install -e '.[bench]'` builds the "
+        "checkout in place, `pip install '.[bench]'` installs a built copy"
+    )
+
+
+def snapshot(into: Path, with_fastcorn: bool = True) -> tuple[dict[str, str], str]:
+    """Copy the fastcorn package under test (``locate_fastcorn``) and ``bench/`` into ``into``.
+
+    Servers run from the copy, so a rebuild or reinstall during a run (other people work
+    in the checkout) cannot change the code under test halfway. Returns the sha256 (first
+    12 hex digits) of every compiled extension copied, to identify the build, and the line
+    saying which fastcorn was copied.
     """
     ignore = shutil.ignore_patterns("__pycache__", "*.c", "*.html", "results")
-    for package in ("fastcorn", "bench"):
-        if (ROOT / package).is_dir():
-            shutil.copytree(ROOT / package, into / package, ignore=ignore)
-    return {
+    shutil.copytree(ROOT / "bench", into / "bench", ignore=ignore)
+    if not with_fastcorn:
+        return {}, "not benchmarked"
+    package, origin = locate_fastcorn()
+    shutil.copytree(package, into / "fastcorn", ignore=ignore)
+    build = {
         str(path.relative_to(into)): hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         for path in sorted((into / "fastcorn").glob("**/*.so"))
     }
+    return build, origin
 
 
 class RunningServer:

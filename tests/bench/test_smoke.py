@@ -35,6 +35,11 @@ def test_quick_run_of_fastcorn_hello(tmp_path: Path) -> None:
     assert fastcorn["cpu_us_per_request"] > 0
     assert "ceiling-uvloop" in runs  # the loop's ceiling comes along for the ratio
 
-    table = (tmp_path / "latest.md").read_text()
-    assert "| fastcorn-uvloop |" in table
+    page = (tmp_path / "latest.md").read_text()
+    assert "| fastcorn-uvloop |" in page
+    assert "| **fastcorn-uvloop** |" in page  # the summary table
+    assert f"git commit {results['machine']['git_commit']}" in page
+    assert "fastcorn under test" in page and results["fastcorn_source"] in page
+    assert "](latest.png)" in page
     assert (tmp_path / "latest.png").stat().st_size > 0
+    assert "Failed checks" not in page
