@@ -71,6 +71,7 @@ cdef class HTTPCycle:
     cdef public Py_ssize_t body_buffered
     cdef public bint body_complete
     cdef bint request_delivered        # the last http.request (more_body=False) was returned
+    cdef bint input_ended              # the client half-closed after the whole request
     cdef object body_waiter
     # response
     cdef public int status             # 0 until http.response.start
@@ -92,6 +93,7 @@ cdef class HTTPCycle:
     cdef drop_body(self)
     cpdef end_body(self)
     cpdef disconnect(self)
+    cpdef end_input(self)
     cpdef wake_writer(self)
     cdef object _wake(self, object waiter)
     cdef _app_failed(self, str message, object exc)

@@ -177,6 +177,18 @@ cdef class HTTPCycle:
         if self.write_waiter is not None:
             self._wake(self.write_waiter)
 
+    cpdef end_input(self):
+        """The client half-closed after its whole request: it will send nothing more.
+
+        A FIN cannot tell ``shutdown(SHUT_WR)`` from ``close()``, so a receive() waiting
+        after the body learns of it as http.disconnect (an app listening for a client
+        that went away stops), while send() still delivers: a client that only
+        half-closed gets its answer.
+        """
+        self.input_ended = True
+        if self.body_waiter is not None:
+            self._wake(self.body_waiter)
+
     cpdef wake_writer(self):
         if self.write_waiter is not None:
             self._wake(self.write_waiter)
@@ -209,7 +221,7 @@ cdef class HTTPCycle:
                         self.stream.want_body(self)
                     return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: not self.body_complete}
                 self.stream.want_body(self)
-            elif self.response_complete:
+            elif self.response_complete or self.input_ended:
                 # Nothing more will ever arrive for this request.
                 return {K_TYPE: T_DISCONNECT}
             self.body_waiter = waiter = self.state.backend.create_waiter()

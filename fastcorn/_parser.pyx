@@ -416,6 +416,10 @@ cdef class H1Connection(Stream):
             return False
         self.eof = True
         self.deadline = 0
+        if self.cycle is not None:
+            self.cycle.end_input()
+        for waiting in self.pipeline:
+            (<H1Cycle>waiting).end_input()
         return True
 
     def pause_writing(self):

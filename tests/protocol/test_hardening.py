@@ -84,8 +84,9 @@ def test_many_pipelined_upgrade_requests_are_each_served_once(make):
 def test_websocket_upgrade_is_logged_as_not_supported(make, caplog):
     caplog.set_level(logging.WARNING, LOGGER)
     h = make(respond(), error_logger=logging.getLogger(LOGGER))
-    out = h.feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    out = h.feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")
     assert parse_response(out).status == 200
     assert "WebSocket is not supported yet" in caplog.text and "/ws" in caplog.text
 
@@ -608,3 +609,20 @@ def test_pipelined_bodies_split_by_the_depth_bound_are_all_delivered(make):
     out = h.feed(data)
     assert [r.body for r in parse_responses(out)] == payloads
     assert [s["path"] for s in app.scopes] == [f"/{i}" for i in range(100)]
+
+
+def test_half_close_tells_a_waiting_receive_but_the_answer_still_goes_out(make):
+    seen = []
+
+    async def app(scope, receive, send):
+        await receive()  # the whole (empty) body
+        seen.append((await receive())["type"])  # then waits: the client half-closes
+        await send(start(200, [(b"content-length", b"4")]))
+        await send(body(b"late"))
+
+    h = make(app)
+    assert h.feed(GET) == b""
+    out = h.feed_eof()
+    assert seen == ["http.disconnect"]
+    assert parse_response(out).body == b"late"
+    assert h.transport.closed
