@@ -317,9 +317,14 @@ async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
             from fastcorn.backends import trio as trio_backend
 
             return await trio_backend.serve(server)
+        import asyncio
+
         from fastcorn.backends import asyncio as asyncio_backend
 
-        return await asyncio_backend.serve(server)
+        # Named for the log's "listening on ... (loop: ...)" line.
+        running = type(asyncio.get_running_loop()).__module__
+        return await asyncio_backend.serve(
+            server, "uvloop" if running.startswith("uvloop") else "asyncio")
     finally:
         for sock in server.sockets:
             sock.close()

@@ -1,0 +1,19 @@
+"""A minimal Quart app (``app``): asyncio-only, like Django."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart
+
+app = Quart(__name__)
+
+
+@app.route("/hello")
+async def hello() -> str:
+    return "hello from quart"
+
+
+@app.route("/json")
+async def json() -> dict[str, Any]:
+    return {"framework": "quart"}
