@@ -216,11 +216,14 @@ cdef class HTTPCycle:
                     self.body_buffered = 0
                     if self.body_complete:
                         self.request_delivered = True
-                    else:
-                        # The buffer drained: let the protocol read more.
-                        self.stream.want_body(self)
-                    return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: not self.body_complete}
+                        return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: False}
+                    # The buffer drained: let the protocol read more. It may hand over held
+                    # input, even the end of the body, at once: that is the next message.
+                    self.stream.want_body(self)
+                    return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: True}
                 self.stream.want_body(self)
+                if self.body_buffered or self.body_complete:
+                    continue  # the stream had body held back and handed it over just now
             elif self.response_complete or self.input_ended:
                 # Nothing more will ever arrive for this request.
                 return {K_TYPE: T_DISCONNECT}

@@ -332,8 +332,12 @@ cdef class H1Connection(Stream):
         while pos < n:
             if self.error_status or self.closed or self.lingering:
                 return
-            if len(self.pipeline) >= PIPELINE_DEPTH:
-                # Held as the buffer and an offset: resuming copies nothing.
+            if len(self.pipeline) >= PIPELINE_DEPTH or (
+                    self.parsing is not None and self.parsing.body_buffered > HIGH_WATER):
+                # The pipeline is full, or the app has not read the body it has: the rest
+                # stays unparsed (a read of 2-byte chunks parsed at once would be tens of
+                # thousands of objects). Held as the buffer and an offset: resuming copies
+                # nothing.
                 self.unparsed = data
                 self.unparsed_pos = pos
                 self.update_reading()
@@ -791,8 +795,11 @@ cdef class H1Connection(Stream):
         if c.expect_continue and not c.response_started and not self.closed:
             c.expect_continue = False
             self.transport.write(CONTINUE)
-        if c is self.parsing and self.reading_paused:
-            self.update_reading()
+        if c is self.parsing:
+            if self.unparsed is not None:
+                self.resume_parsing()  # the app read what it had: parse what was held back
+            elif self.reading_paused:
+                self.update_reading()
 
     cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body):
         """Status line, headers and the first body chunk, serialized into one buffer, one write."""
