@@ -118,6 +118,12 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: s
         (["myapp:app", "--loop", "foo"], ["--loop: invalid choice 'foo'", "trio"]),
         (["myapp:app", "--log-level", "loud"], ["--log-level: invalid choice 'loud'"]),
         (["myapp:app", "--access-log=3"], ["--access-log"]),
+        (["myapp:app", "--bind", "nowhere"], ["--bind: expected HOST:PORT", "'nowhere'"]),
+        (["myapp:app", "--bind", "h:99999"], ["--bind: expected HOST:PORT"]),
+        (["myapp:app", "--bind", "unix:"], ["--bind: expected unix:PATH"]),
+        # Logging is configured before the app is imported: its import never runs here.
+        (["raises:app", "--log-config", "absent.json"],
+         ["--log-config: cannot read absent.json"]),
     ],
 )
 def test_command_line_errors(
@@ -163,6 +169,8 @@ def test_missing_config_file(fastcorn_cmd: list[str], app_dir: Path) -> None:
         ({"FASTCORN_PORT": "70000"}, ["FASTCORN_PORT: port must be between 0 and 65535"]),
         ({"FASTCORN_ACCESS_LOG": "maybe"}, ["FASTCORN_ACCESS_LOG: expected a boolean"]),
         ({"FASTCORN_LOOP": "foo"}, ["FASTCORN_LOOP: invalid choice 'foo'"]),
+        ({"FASTCORN_LOG_CONFIG": "absent.ini"}, ["--log-config: cannot read absent.ini"]),
+        ({"FASTCORN_BIND": "a:1,nowhere"}, ["FASTCORN_BIND: expected HOST:PORT"]),
         ({"FASTCORN_APP": "myapp:nope"}, ["module 'myapp' has no attribute 'nope'"]),
     ],
 )

@@ -234,6 +234,17 @@ def test_levels_for_the_core_to_cache(clean_logging: None) -> None:
     assert debug_enabled() and trace_enabled()
 
 
+def test_core_hooks_cost_nothing_below_debug(clean_logging: None) -> None:
+    from fastcorn.server import _log_hooks
+
+    configure_logging("info", access_log=True)
+    hooks = _log_hooks()
+    assert hooks["log_rejected"] is log_rejected  # rejections are rare: always logged
+    assert hooks["log_connection"] is None  # the core then tests one pointer per connection
+    configure_logging("debug", access_log=True)
+    assert _log_hooks()["log_connection"] is log_connection
+
+
 def test_trace_app_logs_every_asgi_message(collect: Collect) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()
