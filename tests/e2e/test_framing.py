@@ -105,9 +105,9 @@ def nginx(server, tmp_path: Path):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"nginx did not start: {proc.stderr.read()!r}")
+                    raise AssertionError(f"nginx did not start: {proc.stderr.read()!r}") from exc
                 time.sleep(0.05)
         yield port
     finally:
@@ -199,7 +199,7 @@ def test_early_413_to_a_large_upload_arrives_at_once(server):
             started = time.monotonic()
             stop = threading.Event()
 
-            def upload(sock: socket.socket = sock) -> None:
+            def upload(sock: socket.socket = sock, stop: threading.Event = stop) -> None:
                 chunk = b"u" * 65536
                 try:
                     while not stop.is_set():
