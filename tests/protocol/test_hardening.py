@@ -626,3 +626,11 @@ def test_half_close_tells_a_waiting_receive_but_the_answer_still_goes_out(make):
     assert seen == ["http.disconnect"]
     assert parse_response(out).body == b"late"
     assert h.transport.closed
+
+
+def test_rejected_requests_are_reported_with_their_line_and_reason(make):
+    calls = []
+    h = make(Recorder(), log_rejected=lambda *args: calls.append(args))
+    h.feed(b"GET /partial HTTP/1.1\r\nHost: a b\r\n\r\n")
+    assert calls == [(("127.0.0.1", 50000), 400, "Invalid Host header.",
+                      "GET /partial HTTP/1.1")]
