@@ -106,6 +106,7 @@ cdef class H1Connection(Stream):
     cdef fail(self, int status)
     cdef write_error(self, int status, bint close)
     cdef log_rejected(self, int status)
+    cdef str request_line(self)
     cdef arm_timer(self, TimerKind kind, double delay)
     cdef on_timeout(self, TimerKind kind)
     cdef close_transport(self)

@@ -1057,7 +1057,20 @@ cdef class H1Connection(Stream):
         log = self.state.log_rejected
         if log is not None:
             log(self.client, status, self.error_reason or ERROR_REASONS.get(status, ""),
-                self.url.decode("latin-1") if self.url else None)
+                self.request_line())
+
+    cdef str request_line(self):
+        """The rejected request's line as far as llhttp read it, for the log; else None."""
+        if not self.url:
+            return None
+        target = self.url.decode("latin-1")
+        try:
+            method = self.get_method().decode("latin-1")
+            version = self.get_http_version()
+        except Exception:  # the parser is gone (connection closed) or never got that far
+            return target
+        return method + " " + target + " HTTP/" + version
+
 
     cdef linger(self):
         """Close after an answer without destroying it (nginx's lingering close).
