@@ -4,9 +4,10 @@ The core writes synchronously. ``TrioTransport.write`` tries a non-blocking ``se
 once, which empties the buffer in the common case without a task switch; only a partial
 send starts a flusher task that waits for the socket to become writable.
 
-The read loop hands each read to the core and then yields to the scheduler, so that the
-app task a request spawned runs before the next read: an app that answers an upload
-without reading it (413) gets to do so before the server buffers the body.
+The read loop yields to the scheduler once it has read READ_SIZE bytes without waiting,
+so that the app task a request spawned runs before the body is buffered: an app that
+answers an upload without reading it (413) gets to do so long before the core's limit.
+Small reads (the keep-alive hot path) cost no extra trip through the scheduler.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
     protocol: Any = H1Connection(state)  # eof_received() -> bool | None, as asyncio.Protocol
     transport = TrioTransport(sock, protocol, nursery)
     protocol.connection_made(transport)
+    unyielded = 0  # bytes read since this task last yielded to the scheduler
     try:
         while not transport.closed:
             if not transport.reading_paused:
@@ -205,9 +207,14 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
                             await transport.wait_closed()
                         break
                     protocol.data_received(data)
-                    # Let the app task that a request spawned run before the next read.
-                    await trio.lowlevel.checkpoint()
+                    unyielded += len(data)
+                    if unyielded >= READ_SIZE:
+                        # A fast sender: let the app task that a request spawned run (an
+                        # app may answer 413 without reading) before reading on.
+                        await trio.lowlevel.checkpoint()
+                        unyielded = 0
                     continue
+            unyielded = 0  # both waits below yield
             try:
                 if transport.reading_paused:
                     transport.resume_event = trio.Event()
