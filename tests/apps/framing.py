@@ -8,6 +8,8 @@ send errors) is recorded in ``EVENTS[id]`` and read back with ``GET /events?id=.
 - ``/big?size=N&id=K``: one body of N bytes in a single send(), then records ``after``.
 - ``/exit?kind=system|keyboard``: raises SystemExit or KeyboardInterrupt.
 - ``/reject``: 413 without reading the upload.
+- ``/badlength?id=K``: a body longer than its content-length; ``/swallow?id=K``: an app
+  that catches its own send() error and returns.
 - ``/stream?id=K``: streams 64 KiB chunks until send() fails; records ``send failed``.
 - ``/hold?seconds=S``: answers after S seconds (graceful shutdown tests).
 - ``/gate``: never answers until the client goes away (memory tests hold requests open).
@@ -63,6 +65,23 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         record(key, "after")
     elif path == "/exit":
         raise SystemExit(3) if query.get("kind") == "system" else KeyboardInterrupt()
+    elif path == "/badlength":
+        # declares 4 bytes, sends 10 in two pieces: must never reach the client as 10
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"4")]})
+        try:
+            await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+            await send({"type": "http.response.body", "body": b"defghij"})
+        except RuntimeError:
+            record(key, "send refused")
+    elif path == "/swallow":
+        # an app that catches its own send() error and returns
+        try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"x-bad", b"a\r\nb")]})
+            await send({"type": "http.response.body", "body": b"x"})
+        except Exception:
+            record(key, "swallowed")
     elif path == "/reject":
         await respond(send, 413, b"too large")
     elif path == "/stream":

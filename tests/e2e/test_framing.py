@@ -238,6 +238,25 @@ def test_large_final_send_does_not_leave_the_app_waiting(server):
     assert server.rss() - base < 64 * MiB, (base, server.rss(), sampler.peak)
 
 
+def test_body_over_its_content_length_never_reaches_the_next_response(server):
+    key = uuid.uuid4().hex
+    with connect(server) as sock:
+        sock.sendall(request("GET", f"/badlength?id={key}") + request("GET", "/"))
+        data = read_to_eof(sock)  # the server closes instead of answering the second
+    assert data.endswith(b"\r\n\r\nabc"), data
+    assert data.count(b"HTTP/1.1 ") == 1 and b"defghij" not in data
+    assert events(server, key) == ["send refused"]
+
+
+def test_app_that_swallows_a_send_error_does_not_hang_the_connection(server):
+    key = uuid.uuid4().hex
+    with connect(server) as sock:
+        sock.sendall(request("GET", f"/swallow?id={key}") + request("GET", "/"))
+        data = read_to_eof(sock)
+    assert data.startswith(b"HTTP/1.1 500 "), data
+    assert events(server, key) == ["swallowed"]
+
+
 def test_system_exit_in_the_app_is_a_500_and_the_server_goes_on(server):
     for kind in ("system", "keyboard"):
         response = exchange(server, request("GET", f"/exit?kind={kind}"))
