@@ -36,6 +36,7 @@ from typing import Any, cast
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: import fastcorn from this checkout
     sys.path.insert(0, str(HERE.parent))
+FASTCORN_PATH: list[str] = []  # the directory holding the fastcorn under test (main sets it)
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
 BODY = b"Hello, world!"
 HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
@@ -142,7 +143,8 @@ def callgrind(target: str, n: int, out: Path) -> int:
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
         sys.executable, str(Path(__file__).resolve()), "--inner", target, "-n", str(n),
     ]  # fmt: skip
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(HERE.parent))
+    path = os.pathsep.join([*FASTCORN_PATH, str(HERE.parent)])
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=path)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{target}: {done.stderr.strip()[-600:]}")
@@ -225,6 +227,15 @@ def main() -> None:
         return
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed: apt-get install valgrind")
+    from bench.servers import locate_fastcorn
+
+    try:  # the checkout's build, else the installed fastcorn: the same choice as run.py
+        package, origin = locate_fastcorn()
+    except LookupError as exc:
+        sys.exit(str(exc))
+    FASTCORN_PATH[:] = [str(package.parent)]
+    sys.path.insert(0, str(package.parent))
+    print(f"fastcorn under test: {origin}", flush=True)
     report: list[str] = []
 
     def say(text: str) -> None:

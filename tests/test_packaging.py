@@ -26,6 +26,8 @@ else:  # pragma: no cover - the oldest Python
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PARTY = {"fastcorn", "bench", "tests", "examples"}
+# The standard library of every supported Python (tomllib is new in 3.11; 3.10 gets tomli).
+STDLIB = set(sys.stdlib_module_names) | {"tomllib"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -62,7 +64,7 @@ def third_party_imports(folder: Path) -> dict[str, list[str]]:
         imports.visit(ast.parse(path.read_bytes(), str(path)))
         for module in imports.modules:
             top = module.partition(".")[0]
-            if top in sys.stdlib_module_names or top in FIRST_PARTY or top in local:
+            if top in STDLIB or top in FIRST_PARTY or top in local:
                 continue
             found.setdefault(top, []).append(str(path.relative_to(ROOT)))
     return found
