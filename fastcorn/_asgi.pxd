@@ -46,6 +46,7 @@ cdef class ServerState:
     cdef public Py_ssize_t limit_request_head
     cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
     cdef public Py_ssize_t active_requests
+    cdef public Py_ssize_t running_apps      # app calls not yet returned (graceful shutdown waits)
     cdef public set connections            # live connections, for graceful shutdown
     cdef public bint shutting_down
 

@@ -31,6 +31,7 @@ class ServerState:
     limit_request_head: int
     limit_concurrency: int
     active_requests: int
+    running_apps: int
     connections: set[Any]
     shutting_down: bool
     now: float

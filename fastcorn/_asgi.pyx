@@ -94,6 +94,7 @@ cdef class ServerState:
         self.lifespan_state = lifespan_state if lifespan_state is not None else {}
         self.default_headers = default_headers
         self.active_requests = 0
+        self.running_apps = 0
         self.connections = set()
         self.shutting_down = False
         self.now = 0.0
@@ -331,6 +332,7 @@ cdef class HTTPCycle:
     async def run(self):
         cdef ServerState state = self.state
         state.active_requests += 1
+        state.running_apps += 1
         self.counted = True
         try:
             await state.app(self.scope, self.receive, self.send)
@@ -351,6 +353,7 @@ cdef class HTTPCycle:
                                  None)
         finally:
             self._release()
+            state.running_apps -= 1
             if not self.logged:
                 self._log_access()  # no complete response: logged as the app ends
             self.stream.cycle_done(self)

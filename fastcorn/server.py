@@ -234,9 +234,13 @@ class Server:
         for conn in list(state.connections):
             conn.shutdown()
         deadline = runtime.time() + self.config.timeout_graceful_shutdown
-        while (state.connections or state.active_requests) and runtime.time() < deadline:
+        # An app may still run after its response completed (background tasks, a framework
+        # closing the response in a thread): it gets the same deadline, so that the loop
+        # does not close under it.
+        while (state.connections or state.active_requests or state.running_apps) and (
+                runtime.time() < deadline):
             await runtime.sleep(0.02)
-        if state.connections or state.active_requests:
+        if state.connections or state.active_requests or state.running_apps:
             logger.warning("Graceful shutdown timed out: closing %d connection(s).",
                            len(state.connections))
             for conn in list(state.connections):

@@ -92,6 +92,12 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
                             "more_body": True})
         except OSError:
             record(key, "send failed")
+    elif path == "/background":
+        # answers at once, then works on after its response (like Starlette's BackgroundTasks)
+        await respond(send, 200, b"accepted")
+        await anyio.sleep(float(query.get("seconds", "0.5")))
+        with open(query["file"], "a") as fh:
+            fh.write("background done\n")
     elif path == "/hold":
         await anyio.sleep(float(query.get("seconds", "5")))
         await respond(send, 200, b"held")

@@ -331,6 +331,17 @@ def test_tiny_chunks_cost_under_1_mib_per_connection(server):
 # -- graceful shutdown -----------------------------------------------------------------------
 
 
+def test_shutdown_waits_for_work_an_app_does_after_its_response(serve, tmp_path):
+    marker = tmp_path / "marker"
+    server = serve(APP, "--no-access-log", "--timeout-graceful-shutdown", "10")
+    response = exchange(server, request("GET", f"/background?seconds=1&file={marker}"))
+    assert response.body == b"accepted"
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(15) == 0
+    assert marker.read_text() == "background done\n"
+    assert "Task was destroyed" not in server.stderr
+
+
 def test_shutdown_deadline_answers_503(serve):
     server = serve(APP, "--no-access-log", "--timeout-graceful-shutdown", "1")
     with connect(server, timeout=10) as sock:
