@@ -185,7 +185,7 @@ class TrioTransport:
 
 
 async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nursery) -> None:
-    protocol: Any = H1Connection(state)  # eof_received() -> bool | None, as asyncio.Protocol
+    protocol = H1Connection(state)
     transport = TrioTransport(sock, protocol, nursery)
     protocol.connection_made(transport)
     unyielded = 0  # bytes read since this task last yielded to the scheduler
