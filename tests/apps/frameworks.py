@@ -11,7 +11,8 @@ from fastapi import Body, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 
 def current_task() -> dict[str, Any]:
@@ -54,7 +55,14 @@ async def s_task(request: Request) -> JSONResponse:
     return JSONResponse(current_task())
 
 
+async def s_ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("hello")
+    await websocket.close()
+
+
 starlette_app = Starlette(routes=[
+    WebSocketRoute("/ws", s_ws),
     Route("/json", s_json),
     Route("/echo", s_echo, methods=["POST"]),
     Route("/stream", s_stream),
@@ -65,6 +73,13 @@ starlette_app = Starlette(routes=[
 # -- FastAPI -----------------------------------------------------------------------------
 
 fastapi_app = FastAPI()
+
+
+@fastapi_app.websocket("/ws")
+async def f_ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("hello")
+    await websocket.close()
 
 
 @fastapi_app.get("/json")
