@@ -76,17 +76,23 @@ def _parse_non_negative_float(text: str) -> float:
     return value
 
 
+def split_host_port(address: str) -> tuple[str, int]:
+    """'HOST:PORT' or '[V6]:PORT' -> (host, port); ValueError naming the expected forms."""
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+    else:
+        host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, [V6]:PORT or unix:PATH, got {address!r}")
+    return host, int(port)
+
+
 def _parse_address(text: str) -> str:
     if text.startswith("unix:"):
         if len(text) == len("unix:"):
             raise ValueError("expected unix:PATH, got 'unix:'")
         return text
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-    else:
-        host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT, [V6]:PORT or unix:PATH, got {text!r}")
+    split_host_port(text)
     return text
 
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 from fastcorn._asgi import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.backends import resolve_loop
-from fastcorn.config import Config, ConfigError
+from fastcorn.config import Config, split_host_port
 from fastcorn.importer import load_app
 from fastcorn.logging import (
     AppErrorLogger,
@@ -83,16 +83,6 @@ def set_nodelay(sock: socket.socket) -> None:
     """
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    if address.startswith("["):
-        host, sep, port = address[1:].partition("]:")
-    else:
-        host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--bind: expected HOST:PORT, [V6]:PORT or unix:PATH, got {address!r}")
-    return host, int(port)
 
 
 def describe(sock: socket.socket) -> str:
