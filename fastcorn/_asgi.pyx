@@ -363,7 +363,7 @@ cdef class HTTPCycle:
         # after the last send(), such as background tasks, is not the client's wait).
         cdef ServerState state = self.state
         self.logged = True
-        if state.access_log and state.log_access is not None:
+        if state_logs(state):
             target = self.target
             state.log_access(
                 self.scope.get("client"), self.scope["method"],

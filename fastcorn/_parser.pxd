@@ -99,6 +99,7 @@ cdef class H1Connection(Stream):
     cdef abort_transport(self)
     cdef linger(self)
     cdef resume_parsing(self)
+    cdef await_next(self)
     cdef dict build_scope(self, H1Cycle cycle)
     cdef start_cycle(self, H1Cycle cycle)
     cdef response_done(self, H1Cycle cycle)

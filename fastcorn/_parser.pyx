@@ -605,11 +605,7 @@ cdef class H1Connection(Stream):
         self.lingering = False
         self.deadline = 0
         if not self.closed:
-            abort = getattr(self.transport, "abort", None)
-            if abort is not None:
-                abort()
-            else:
-                self.transport.close()
+            self.transport.abort()  # drop what is buffered: the client is not reading it
 
     # -- requests in, responses out -------------------------------------------------------
 
@@ -985,16 +981,7 @@ cdef class H1Connection(Stream):
         if self.unparsed is not None:
             self.resume_parsing()
             return
-        if self.eof:
-            self.close_transport()  # the client half-closed: everything it sent is answered
-            return
-        if self.in_head:
-            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
-        elif self.parsing is not None:
-            self.arm_timer(TIMER_BODY, self.state.timeout_request_body)
-        else:
-            self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
-        self.update_reading()
+        self.await_next()
 
     cdef resume_parsing(self):
         """The pipeline has room again: parse the input held back while it was full."""
@@ -1002,13 +989,22 @@ cdef class H1Connection(Stream):
         self.unparsed = None
         self.feed(data, self.unparsed_pos)
         if self.cycle is None and not self.closed and not self.error_status:
-            if self.eof and self.unparsed is None and self.parsing is None:
-                self.close_transport()
-                return
-            if self.in_head:
-                self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
-            elif self.parsing is None:
-                self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
+            self.await_next()
+        else:
+            self.update_reading()
+
+    cdef await_next(self):
+        """No response in flight: close if the client half-closed and everything it sent is
+        answered, else arm the timer for what the connection waits for and read on."""
+        if self.eof and self.unparsed is None and self.parsing is None:
+            self.close_transport()
+            return
+        if self.in_head:
+            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+        elif self.parsing is not None:
+            self.arm_timer(TIMER_BODY, self.state.timeout_request_body)
+        else:
+            self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
         self.update_reading()
 
     cpdef cycle_done(self, HTTPCycle cycle):
