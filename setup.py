@@ -10,8 +10,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 extensions = [
-    Extension("fastcorn._asgi", ["fastcorn/_asgi.pyx"]),
     Extension("fastcorn._parser", ["fastcorn/_parser.pyx"]),
+    Extension("fastcorn.asgi.cycle", ["fastcorn/asgi/cycle.pyx"]),
+    Extension("fastcorn.asgi.scope", ["fastcorn/asgi/scope.pyx"]),
+    Extension("fastcorn.protocol.h1", ["fastcorn/protocol/h1.pyx"]),
 ]
 
 setup(

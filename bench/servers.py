@@ -132,7 +132,7 @@ def _compiled(package: Path) -> list[Path]:
     found = [
         next((package / f"{name}{suffix}" for suffix in EXTENSION_SUFFIXES
               if (package / f"{name}{suffix}").is_file()), None)
-        for name in ("_asgi", "_parser")
+        for name in ("_parser", "asgi/cycle", "asgi/scope", "protocol/h1")
     ]  # fmt: skip
     return [path for path in found if path is not None] if all(found) else []
 

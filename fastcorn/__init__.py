@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 try:
-    from fastcorn import _asgi, _parser  # noqa: F401  (the compiled fast path)
+    # The compiled fast path: the HTTP/1.1 wire and core, the ASGI cycle and scope builder.
+    from fastcorn import _parser  # noqa: F401
+    from fastcorn.asgi import cycle, scope  # noqa: F401
+    from fastcorn.protocol import h1  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     from fastcorn._unbuilt import explain
 

@@ -1,87 +1,19 @@
-"""HTTP/1.1 on httptools, with the ASGI scope and response heads built in compiled code.
+"""The HTTP/1.1 wire in C: request-line scan, target split, header checks, the response
+head and chunk writer, status lines and error responses.
 
-See _parser.pxd for the call flow. Rules kept here:
-- httptools (llhttp) is the judge of the request syntax; this module adds the checks
-  llhttp leaves to the server (head size, transfer codings it cannot serve).
-- Exceptions raised inside parser callbacks never cross the C boundary: httptools stores
-  them and raises HttpParserCallbackError, and ``error_status`` says what to answer.
-- Responses leave in request order; the status line, headers and first body chunk go out
-  in one write.
+See _parser.pxd for who calls what. httptools (llhttp) remains the judge of request
+syntax; the scans here only ever agree with it, and exist to spare Python calls on the
+common case or to check what llhttp leaves to the server (Host, response headers).
 """
 
-from collections import deque
 from http import HTTPStatus
-from urllib.parse import unquote as _unquote
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdio cimport snprintf
-from libc.string cimport memchr, memcmp, memcpy
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.string cimport memcmp
 
-from httptools import HttpRequestParser as _HttpRequestParser
-from httptools import parse_url as _parse_url
-from httptools.parser.errors import (
-    HttpParserCallbackError as _HttpParserCallbackError,
-    HttpParserError as _HttpParserError,
-    HttpParserUpgrade as _HttpParserUpgrade,
-)
-
-from fastcorn._asgi cimport HTTPCycle, ServerState, Stream
-
-cdef object HttpRequestParser = _HttpRequestParser
-cdef object parse_url = _parse_url
-cdef object HttpParserError = _HttpParserError
-cdef object HttpParserCallbackError = _HttpParserCallbackError
-cdef object HttpParserUpgrade = _HttpParserUpgrade
-cdef object unquote = _unquote
-cdef object new_deque = deque
-
-cdef enum:
-    # Request body buffered for an app that has not read it yet; past this, reading pauses.
-    HIGH_WATER = 256 * 1024
-    # Requests parsed and waiting behind the one being answered. Past this the rest of the
-    # input stays unparsed (and reading pauses) until the queue drains: a read full of tiny
-    # pipelined requests must not become thousands of scopes at once.
-    PIPELINE_DEPTH = 32
-    # Input is handed to llhttp at most this much at a time, except inside a body of known
-    # length, so that the pipeline bound above is checked often enough to mean something.
-    SLICE = 4096
-    # An answered request's unread body is read and dropped to keep the connection alive
-    # when at most this much of it remains; a larger one closes the connection instead.
-    DISCARD_LIMIT = 64 * 1024
-    # Chunk-size lines (with their extensions) in a row without chunk data: past this, 400.
-    FRAMING_LIMIT = 16 * 1024
-    # Lingering close: after an answer that ends the connection, input is read and dropped
-    # (so that closing with unread input does not send a RST that destroys the answer) for
-    # at most this long and this much, or until the client's EOF.
-    LINGER_SECONDS = 5
-    LINGER_BYTES = 64 * 1024 * 1024
-
-cdef str S_HTTP = "http"
-cdef str S_HTTPS = "https"
-cdef str V_11 = "1.1"
-cdef str V_10 = "1.0"
-cdef bytes EMPTY = b""
 cdef bytes CRLF = b"\r\n"
-cdef bytes LAST_CHUNK = b"0\r\n\r\n"
-cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-cdef bytes H_CLOSE = b"connection: close\r\n"
-cdef bytes H_KEEP_ALIVE = b"connection: keep-alive\r\n"
-cdef bytes H_CHUNKED = b"transfer-encoding: chunked\r\n"
-cdef bytes H_CONTENT_LENGTH = b"content-length: "
 cdef bytes H_RETRY_AFTER = b"retry-after: 1\r\n"
-cdef bytes H_HOST = b"host"
-# A stand-in head that makes llhttp frame the body of a request it skipped as an upgrade.
-cdef bytes SYNTHETIC_HEAD = b"POST / HTTP/1.1\r\n"
-
-cdef dict METHODS = {m.encode(): m for m in (
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
-cdef str M_HEAD = METHODS[b"HEAD"]
-cdef str M_CONNECT = METHODS[b"CONNECT"]
-
-
-cdef inline Py_ssize_t find_char(const char* p, Py_ssize_t n, char c):
-    cdef const char* hit = <const char*>memchr(p, c, n)
-    return -1 if hit == NULL else hit - p
+cdef bytes H_CLOSE = b"connection: close\r\n"
 
 
 def _status_lines():
@@ -164,8 +96,49 @@ cdef bint valid_host(bytes host):
     return True
 
 
+cdef RequestVersion scan_request_line(const char* p, Py_ssize_t n,
+                                      Py_ssize_t* method_end) noexcept:
+    """The version of a plain request line that starts ``p``, and where its method ends.
+
+    Asking httptools costs two Python calls per request; this is a memchr and two
+    compares. It only ever agrees with llhttp: anything unusual (no complete line, a
+    version other than 1.0/1.1, odd spacing, a method longer than 7) is VERSION_UNKNOWN and
+    left to the parser's own answers, and a line llhttp rejects never reaches the scope.
+    """
+    cdef Py_ssize_t end = find_char(p, n, b'\n'), space
+    cdef RequestVersion version
+    if end < 10 or p[end - 1] != b'\r':
+        return VERSION_UNKNOWN
+    # the line must end in " HTTP/1.1\r" or " HTTP/1.0\r"
+    if memcmp(p + end - 10, b" HTTP/1.", 8) != 0:
+        return VERSION_UNKNOWN
+    if p[end - 2] == b'1':
+        version = VERSION_11
+    elif p[end - 2] == b'0':
+        version = VERSION_10
+    else:
+        return VERSION_UNKNOWN
+    space = find_char(p, end, b' ')
+    if space <= 0 or space > 7:
+        return VERSION_UNKNOWN
+    method_end[0] = space
+    return version
+
+
+cdef Py_ssize_t target_query(const char* p, Py_ssize_t n, Py_ssize_t* target_end) noexcept:
+    """Split an origin-form target: where its '?' is (-1 for none) and where it ends.
+
+    A fragment is never sent, but if it is, it is cut first: a '?' after '#' is not a query.
+    """
+    cdef Py_ssize_t q = find_char(p, n, b'#')
+    if q >= 0:
+        n = q
+    target_end[0] = n
+    return find_char(p, n, b'?')
+
+
 cdef Py_ssize_t parse_length(bytes value) except -2:
-    """A content-length the app gave: 1*DIGIT, else ValueError (RFC 9110 8.6)."""
+    """A content-length the app gave: 1*DIGIT, else RuntimeError (RFC 9110 8.6)."""
     cdef const char* p = PyBytes_AS_STRING(value)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(value), i, result = 0
     if n == 0 or n > 18:
@@ -206,10 +179,52 @@ cdef inline bint name_is(bytes name, bytes lowered):
     return name == lowered or name.lower() == lowered
 
 
-cdef inline char* put(char* out, bytes data):
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    memcpy(out, PyBytes_AS_STRING(data), n)
-    return out + n
+cdef int scan_response_headers(list headers, ResponseFraming* framing) except -1:
+    """Validate an app's response headers (RuntimeError names the bad one) and learn the
+    framing they ask for; ``framing.size`` is what write_headers() will write."""
+    cdef bytes name, value
+    cdef Py_ssize_t size = 0, declared = -1
+    cdef bint has_length = False
+    framing.app_chunked = False
+    framing.close_asked = False
+    for item in headers:
+        name, value = item
+        if not valid_name(name) or not valid_value(value):
+            raise RuntimeError(f"invalid response header {name!r}: {value!r}")
+        if name_is(name, b"content-length"):
+            if has_length:
+                raise RuntimeError("more than one content-length in the response headers")
+            has_length = True
+            declared = parse_length(value)
+        elif name_is(name, b"transfer-encoding"):
+            framing.app_chunked = True
+            continue  # framing is the connection's: chunked is added by it
+        elif name_is(name, b"connection"):
+            if value.lower() == b"close":
+                framing.close_asked = True
+            continue  # the connection's as well
+        size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+    framing.size = size
+    framing.declared_length = declared
+    return 0
+
+
+cdef char* write_headers(char* out, list headers):
+    """Copy headers scanned by scan_response_headers(), less the framing ones, to ``out``."""
+    cdef bytes name, value
+    for item in headers:
+        name, value = item
+        if PyBytes_GET_SIZE(name) == 17 or PyBytes_GET_SIZE(name) == 10:
+            if name_is(name, b"transfer-encoding") or name_is(name, b"connection"):
+                continue
+        out = put(out, name)
+        out[0] = b':'
+        out[1] = b' '
+        out = put(out + 2, value)
+        out[0] = b'\r'
+        out[1] = b'\n'
+        out += 2
+    return out
 
 
 cdef bytes status_line(int status):
@@ -223,903 +238,27 @@ cdef bytes chunk(bytes body):
     return b"%x\r\n%b\r\n" % (PyBytes_GET_SIZE(body), body)
 
 
-cdef tuple address(object addr):
-    """(host, port) with an int port; None for a unix socket peer (ASGI allows it)."""
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        return (addr[0], int(addr[1]))
-    if isinstance(addr, str) and addr:
-        return (addr, None)
-    return None
+cdef bytes encode_fields(list fields):
+    """Header fields as wire lines: the server-wide defaults, encoded when they change."""
+    return b"".join([b"%b: %b\r\n" % (name, value) for name, value in fields])
 
 
-class ProtocolError(Exception):
-    """A request the server answers with an error status (carried in error_status)."""
+cdef str error_reason(int status):
+    return ERROR_REASONS.get(status, "")
 
 
-cdef class H1Cycle(HTTPCycle):
-    pass
+cdef bytes error_response(int status, str reason, bytes defaults):
+    """A whole error response the server makes itself; it always ends the connection."""
+    body = reason.encode("utf-8")
+    head = b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
+        status_line(status), len(body))
+    if status == 503:
+        head += H_RETRY_AFTER
+    return head + defaults + H_CLOSE + CRLF + body
 
 
-cdef class H1Connection(Stream):
-    def __init__(self, ServerState state):
-        self.state = state
-        self.backend = state.backend
-        self.spawn = state.backend.spawn
-        self.new_parser()
-        self.at_boundary = True
-        self.pipeline = new_deque()
-        self.headers = []
-        self.url = EMPTY
-        self.timer_kind = TIMER_NONE
-        self.scheme = S_HTTP
-        self.content_length = -1
-
-    cdef new_parser(self):
-        # Bound methods kept as C attributes: a call each, no attribute lookup per request.
-        self.parser = parser = HttpRequestParser(self)
-        self.feed_data = parser.feed_data
-        self.get_method = parser.get_method
-        self.get_http_version = parser.get_http_version
-        self.should_keep_alive = parser.should_keep_alive
-
-    # -- the transport's side (asyncio.Protocol's names) --------------------------------
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.client = address(transport.get_extra_info("peername"))
-        self.server = address(transport.get_extra_info("sockname"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = S_HTTPS
-        # Key order is the scope's; the None values are filled per request.
-        self.scope_template = {
-            "type": S_HTTP, "asgi": None, "http_version": None, "server": self.server,
-            "client": self.client, "scheme": self.scheme, "method": None,
-            "root_path": self.state.root_path, "path": None, "raw_path": None,
-            "query_string": None, "headers": None, "state": None, "extensions": None,
-        }
-        self.state.connections.add(self)
-        if self.state.log_connection is not None:
-            self.state.log_connection("connection open", self.client)
-        if self.state.shutting_down:
-            self.close_transport()
-            return
-        self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
-
-    def connection_lost(self, exc):
-        self.closed = True
-        self.state.connections.discard(self)
-        if self.state.log_connection is not None:
-            self.state.log_connection("connection closed", self.client, "" if exc is None else str(exc))
-        self.deadline = 0
-        self.write_deadline = 0
-        self.unparsed = None
-        # The parser holds our bound callbacks and we hold it: break the cycle now rather
-        # than leave every closed connection to the cyclic garbage collector.
-        self.parser = self.feed_data = self.get_method = None
-        self.get_http_version = self.should_keep_alive = None
-        if self.cycle is not None:
-            self.cycle.disconnect()
-        if self.parsing is not None and self.parsing is not self.cycle:
-            self.parsing.disconnect()
-        for waiting in self.pipeline:
-            (<H1Cycle>waiting).disconnect()
-        self.pipeline.clear()
-
-    def data_received(self, bytes data):
-        if self.lingering:
-            # Answered and half-closed: drop input until the client's EOF, within a bound.
-            self.linger_bytes += PyBytes_GET_SIZE(data)
-            if self.linger_bytes > LINGER_BYTES:
-                self.lingering = False
-                self.close_transport()
-            return
-        if self.error_status or self.closed or self.eof or (self.closing and self.cycle is None):
-            return
-        if self.unparsed is not None:
-            # Reading was paused while the pipeline is full; a transport may still deliver
-            # what it had already read.
-            self.unparsed = (<bytes>self.unparsed)[self.unparsed_pos:] + data
-            self.unparsed_pos = 0
-            return
-        if self.timer_kind == TIMER_BODY and self.deadline:
-            self.deadline = self.state.now + self.state.timeout_request_body
-        self.feed(data, 0)
-
-    cdef feed(self, bytes data, Py_ssize_t pos):
-        """Parse ``data`` from ``pos``, a slice at a time, stopping while the pipeline is full."""
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), size, limit
-        cdef bytes part
-        while pos < n:
-            if self.error_status or self.closed or self.lingering:
-                return
-            if len(self.pipeline) >= PIPELINE_DEPTH or (
-                    self.parsing is not None and self.parsing.body_buffered > HIGH_WATER):
-                # The pipeline is full, or the app has not read the body it has: the rest
-                # stays unparsed (a read of 2-byte chunks parsed at once would be tens of
-                # thousands of objects). Held as the buffer and an offset: resuming copies
-                # nothing.
-                self.unparsed = data
-                self.unparsed_pos = pos
-                self.update_reading()
-                return
-            size = n - pos
-            limit = self.body_remaining if self.body_remaining > 0 else SLICE
-            if size > limit:
-                size = limit
-            part = data if size == n and pos == 0 else data[pos:pos + size]
-            try:
-                self.feed_slice(part)
-            except HttpParserUpgrade as exc:
-                # llhttp stopped after the head of a request it takes for an upgrade, and
-                # skipped its body. fastcorn upgrades nothing yet: the request is served as
-                # plain HTTP, so its declared body is framed as a body, and only what follows
-                # that body is the next request (else a body is a smuggled request).
-                pos += <Py_ssize_t>exc.args[0] if exc.args else size
-                if self.upgrade_pending:
-                    self.upgrade_pending = False
-                    self.frame_upgrade_body()
-                else:
-                    self.new_parser()
-                continue
-            except HttpParserError as exc:
-                if self.error_status == 0 and isinstance(exc, HttpParserCallbackError):
-                    # A bug of ours inside a callback: log it, answer 500, never crash the loop.
-                    if self.state.error_logger is not None:
-                        self.state.error_logger.error("Error while parsing a request",
-                                                      exc_info=exc.__context__ or exc)
-                    self.fail(500)
-                else:
-                    self.fail(self.error_status or 400)
-                return
-            pos += size
-            if self.framing_bytes > FRAMING_LIMIT:
-                self.error_reason = "Chunk extensions too long."
-                self.fail(400)
-                return
-
-    cdef bint feed_slice(self, bytes data) except -1:
-        cdef bint was_in_head = self.in_head
-        if self.request_chunked and self.parsing is not None and not self.in_head:
-            self.framing_bytes += PyBytes_GET_SIZE(data)  # reset by chunk data (on_body)
-        if self.at_boundary:
-            self.scan_request_line(data)
-        self.heads_begun = 0
-        self.feed_data(data)
-        if self.in_head:
-            # httptools buffers an unfinished header line itself and reports it only once
-            # complete, so count raw bytes too: one endless header must not grow forever.
-            # Only a head that was already open and is still the same one grows by all of it.
-            if was_in_head and self.heads_begun == 0:
-                self.partial_head += PyBytes_GET_SIZE(data)
-                if self.partial_head > self.state.limit_request_head:
-                    self.fail(431)
-            else:
-                self.partial_head = 0
-        else:
-            self.partial_head = 0
-        return 0
-
-    cdef frame_upgrade_body(self):
-        cdef bytes framing
-        self.new_parser()
-        if self.request_chunked:
-            framing = H_CHUNKED
-        else:
-            framing = b"content-length: %d\r\n" % (
-                self.content_length if self.content_length > 0 else 0)
-        self.synthetic = True
-        self.feed_data(SYNTHETIC_HEAD + framing + CRLF)
-        self.synthetic = False
-
-    def eof_received(self):
-        """The client half-closed. True keeps the connection open to finish the answers."""
-        if self.lingering or self.closed or self.in_head or self.parsing is not None:
-            # Nothing more can complete (a request cut short): close.
-            return False
-        if self.cycle is None and self.unparsed is None:
-            return False
-        self.eof = True
-        self.deadline = 0
-        if self.cycle is not None:
-            self.cycle.end_input()
-        for waiting in self.pipeline:
-            (<H1Cycle>waiting).end_input()
-        return True
-
-    def pause_writing(self):
-        self.writing_paused = True
-        if self.state.timeout_write > 0:
-            self.write_deadline = self.state.now + self.state.timeout_write
-
-    def resume_writing(self):
-        self.writing_paused = False
-        self.write_deadline = 0
-        if self.cycle is not None:
-            self.cycle.wake_writer()
-        elif self.pipeline and not self.closed:
-            self.start_cycle(<H1Cycle>self.pipeline.popleft())
-            self.update_reading()
-
-    # -- httptools callbacks ------------------------------------------------------------
-
-    def on_message_begin(self):
-        if self.synthetic:
-            return
-        self.at_boundary = False
-        self.in_head = True
-        self.heads_begun += 1
-        self.url = EMPTY
-        self.headers = []
-        self.head_size = 0
-        self.expect_continue = False
-        self.host_count = 0
-        self.host = None
-        self.upgrade = None
-        self.request_chunked = False
-        self.content_length = -1
-        self.framing_bytes = 0
-        if self.cycle is None:
-            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
-
-    def on_url(self, bytes url):
-        if self.synthetic:
-            return
-        self.head_size += PyBytes_GET_SIZE(url)
-        if self.head_size > self.state.limit_request_head:
-            self.error_status = 431
-            raise ProtocolError(431)
-        self.url = url if not self.url else self.url + url
-
-    def on_header(self, bytes name, bytes value):
-        cdef Py_ssize_t n
-        if self.synthetic:
-            return
-        self.head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
-        if self.head_size > self.state.limit_request_head:
-            self.error_status = 431
-            raise ProtocolError(431)
-        if not self.in_head:
-            # A chunked body's trailer field: never part of scope["headers"], where it would
-            # pass for a header the front proxy checked (Host, Authorization). Counted
-            # against the head limit above, then dropped.
-            return
-        name = name.lower()
-        n = PyBytes_GET_SIZE(name)
-        if n == 4 and name == H_HOST:
-            self.host_count += 1
-            self.host = value.strip(b" \t")
-        elif n == 17 and name == b"transfer-encoding":
-            # llhttp frames only chunked; any other coding is one we cannot decode (RFC 9112 6.1).
-            if value.strip().lower() != b"chunked":
-                self.error_status = 501
-                raise ProtocolError(501)
-            self.request_chunked = True
-        elif n == 14 and name == b"content-length":
-            self.content_length = int(value)  # llhttp has checked it is 1*DIGIT and single
-        elif n == 7 and name == b"upgrade":
-            self.upgrade = value
-        elif n == 6 and name == b"expect":
-            if value.strip().lower() == b"100-continue":
-                self.expect_continue = True
-        n = PyBytes_GET_SIZE(value)
-        if n and (PyBytes_AS_STRING(value)[n - 1] == b' ' or PyBytes_AS_STRING(value)[n - 1] == b'\t'):
-            value = value.rstrip(b" \t")  # trailing whitespace is not part of a field value
-        self.headers.append((name, value))
-
-    def on_headers_complete(self):
-        if self.synthetic:
-            return
-        cdef ServerState state = self.state
-        cdef H1Cycle cycle = H1Cycle.__new__(H1Cycle)
-        cycle.init(state, self, self.build_scope(cycle))
-        cycle.target = self.url
-        self.in_head = False
-        cycle.keep_alive = self.should_keep_alive() and not self.closing
-        cycle.expect_continue = self.expect_continue and not cycle.http10
-        self.parsing = cycle
-        self.body_remaining = (self.content_length
-                               if self.content_length > 0 and not self.request_chunked else 0)
-        if self.upgrade is not None and self.parser.should_upgrade():
-            self.upgrade_pending = True
-            if state.log_connection is not None:
-                state.log_connection("upgrade not served", self.client,
-                                     self.upgrade.decode("latin-1"))
-            if state.error_logger is not None and self.upgrade.lower() == b"websocket":
-                state.error_logger.warning(
-                    "WebSocket is not supported yet: the upgrade request for %s is served "
-                    "as plain HTTP", self.url.decode("latin-1"))
-        if self.cycle is None:
-            self.deadline = 0
-            self.timer_kind = TIMER_NONE
-            if self.content_length > 0 or self.request_chunked:
-                self.arm_timer(TIMER_BODY, state.timeout_request_body)
-            self.start_cycle(cycle)
-        else:
-            self.pipeline.append(cycle)
-            self.update_reading()
-
-    def on_body(self, bytes body):
-        cdef H1Cycle cycle = self.parsing
-        if self.body_remaining > 0:
-            self.body_remaining -= PyBytes_GET_SIZE(body)
-        self.framing_bytes = 0
-        if cycle is None or cycle.response_complete or cycle.disconnected:
-            return  # the app already answered: the rest of the body is read and dropped
-        cycle.feed_body(body)
-        if cycle.body_buffered > HIGH_WATER and not self.reading_paused:
-            self.update_reading()
-
-    def on_chunk_complete(self):
-        self.framing_bytes = 0
-
-    def on_message_complete(self):
-        cdef H1Cycle cycle = self.parsing
-        if self.upgrade_pending:
-            return  # llhttp skipped the body: frame_upgrade_body() parses it next
-        self.at_boundary = True
-        self.scanned_method = None  # a pipelined request behind it is asked of the parser
-        self.body_remaining = 0
-        self.request_chunked = False
-        if self.timer_kind == TIMER_BODY:
-            self.deadline = 0
-            self.timer_kind = TIMER_NONE
-        if cycle is not None:
-            cycle.end_body()
-            self.parsing = None
-
-    # -- timers ------------------------------------------------------------------------
-
-    cdef arm_timer(self, TimerKind kind, double delay):
-        self.timer_kind = kind
-        self.deadline = self.state.now + delay if delay > 0 else 0
-
-    def check_timeout(self, double now):
-        """Called by the server's once-a-second sweep (so timeouts are precise to ~1 s)."""
-        if self.write_deadline and now >= self.write_deadline:
-            # The client stopped reading: no progress on a paused transport. Cut it, and
-            # let the app's waiting send() see the disconnect.
-            self.write_deadline = 0
-            self.abort_transport()
-            return
-        if self.deadline and now >= self.deadline:
-            self.deadline = 0
-            self.on_timeout(self.timer_kind)
-
-    cdef on_timeout(self, TimerKind kind):
-        self.timer_kind = TIMER_NONE
-        if self.closed:
-            return
-        if kind == TIMER_HEAD and self.in_head and self.cycle is None:
-            self.write_error(408, True)
-        elif kind == TIMER_IDLE and self.cycle is None:
-            self.close_transport()
-        elif kind == TIMER_BODY and self.parsing is not None:
-            self.error_reason = "Request body not received in time."
-            self.fail(408)
-        elif kind == TIMER_LINGER:
-            self.lingering = False
-            self.close_transport()
-
-    cdef abort_transport(self):
-        self.closing = True
-        self.lingering = False
-        self.deadline = 0
-        if not self.closed:
-            self.transport.abort()  # drop what is buffered: the client is not reading it
-
-    # -- requests in, responses out -------------------------------------------------------
-
-    cdef dict build_scope(self, H1Cycle cycle):
-        """The request's scope; also records the facts its cycle needs (HEAD, HTTP/1.0)."""
-        cdef bytes url = self.url
-        cdef bytes raw_path, query
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(url), q
-        cdef const char* p = PyBytes_AS_STRING(url)
-        cdef str path
-        if self.scanned_method is not None:
-            method = self.scanned_method
-            version = self.scanned_version
-            self.scanned_method = None
-        else:
-            method_bytes = self.get_method()
-            method = METHODS.get(method_bytes)
-            if method is None:
-                method = method_bytes.decode("latin-1")
-            version = self.get_http_version()
-            if version == V_11:
-                version = V_11
-            elif version == V_10:
-                version = V_10
-            else:
-                # ASGI knows 1.0 and 1.1 here (HTTP/2 has its own connection preface).
-                self.error_status = 505
-                raise ProtocolError(505)
-        if method is M_CONNECT:
-            # A tunnel request: fastcorn does not tunnel, and what follows is not HTTP.
-            self.reject(501, "CONNECT is not supported.")
-        self.check_host(version, url)
-        if n and p[0] == b'/':
-            q = find_char(p, n, b'#')  # a fragment is never sent, but if it is, cut it first
-            if q >= 0:
-                n = q
-            q = find_char(p, n, b'?')
-            if q < 0:
-                raw_path = url if n == PyBytes_GET_SIZE(url) else url[:n]
-                query = EMPTY
-            else:
-                raw_path = url[:q]
-                query = url[q + 1:n]
-        else:
-            # absolute-form ("http://host/path") or asterisk-form ("*"); authority-form
-            # belongs to CONNECT, refused above.
-            raw_path = url
-            query = EMPTY
-            if url != b"*":
-                try:
-                    parsed = parse_url(url)
-                except HttpParserError:
-                    parsed = None
-                if parsed is not None and parsed.schema:
-                    raw_path = parsed.path or b"/"
-                    query = parsed.query or EMPTY
-                    self.use_target_authority(parsed)
-        if find_char(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), b'%') >= 0:
-            path = unquote(raw_path.decode("latin-1"))
-        else:
-            path = raw_path.decode("latin-1")
-        root_path = self.state.root_path
-        if root_path:
-            path = root_path + path
-            raw_path = root_path.encode() + raw_path
-        cycle.is_head = method is M_HEAD
-        cycle.http10 = version is V_10
-        scope = self.scope_template.copy()
-        scope["asgi"] = self.state.asgi.copy()
-        scope["http_version"] = version
-        scope["method"] = method
-        scope["path"] = path
-        scope["raw_path"] = raw_path
-        scope["query_string"] = query
-        scope["headers"] = self.headers
-        scope["state"] = self.state.lifespan_state.copy()
-        scope["extensions"] = {}
-        return scope
-
-    cdef check_host(self, str version, bytes url):
-        """RFC 9112 3.2: an HTTP/1.1 request has exactly one valid Host; 1.0 at most one."""
-        if self.host_count == 0:
-            if version is V_11:
-                self.reject(400, "Missing Host header.")
-        elif self.host_count > 1:
-            self.reject(400, "More than one Host header.")
-        elif not valid_host(self.host):
-            self.reject(400, "Invalid Host header.")
-
-    cdef use_target_authority(self, object parsed):
-        """RFC 9112 3.2.2: for an absolute-form target, the target's authority is the host."""
-        cdef bytes url = self.url, authority
-        cdef Py_ssize_t start, end, i
-        schema = parsed.schema.lower()
-        if schema != b"http" and schema != b"https":
-            self.reject(400, "Unsupported scheme in the request target.")
-        if parsed.userinfo:
-            self.reject(400, "User information in the request target.")
-        start = url.find(b"://") + 3
-        end = PyBytes_GET_SIZE(url)
-        for sep in (b"/", b"?", b"#"):
-            i = url.find(sep, start)
-            if 0 <= i < end:
-                end = i
-        authority = url[start:end]
-        if not authority or not valid_host(authority):
-            self.reject(400, "Invalid authority in the request target.")
-        headers = self.headers
-        for i in range(len(headers)):
-            if (<tuple>headers[i])[0] == H_HOST:
-                headers[i] = (H_HOST, authority)
-                return
-        headers.append((H_HOST, authority))
-
-    cdef reject(self, int status, str reason):
-        """From inside a parser callback: answer ``status`` for ``reason``."""
-        self.error_status = status
-        self.error_reason = reason
-        raise ProtocolError(status)
-
-    cdef scan_request_line(self, bytes data):
-        """Read method and version off a request line that starts ``data``, when it is plain.
-
-        Asking httptools costs two Python calls per request; this is a memchr and two
-        compares. It only ever agrees with llhttp: anything unusual (no complete line, a
-        method outside the common set, a version other than 1.0/1.1, odd spacing) is left to
-        the parser's own answers, and a line llhttp rejects never reaches build_scope.
-        """
-        cdef const char* p = PyBytes_AS_STRING(data)
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), end, space
-        self.scanned_method = None
-        end = find_char(p, n, b'\n')
-        if end < 10 or p[end - 1] != b'\r':
-            return
-        # the line must end in " HTTP/1.1\r" or " HTTP/1.0\r"
-        if memcmp(p + end - 10, b" HTTP/1.", 8) != 0:
-            return
-        if p[end - 2] == b'1':
-            version = V_11
-        elif p[end - 2] == b'0':
-            version = V_10
-        else:
-            return
-        space = find_char(p, end, b' ')
-        if space <= 0 or space > 7:
-            return
-        method = METHODS.get(PyBytes_FromStringAndSize(p, space))
-        if method is None:
-            return
-        self.scanned_method = method
-        self.scanned_version = version
-
-    cdef start_cycle(self, H1Cycle cycle):
-        self.cycle = cycle
-        cdef ServerState state = self.state
-        if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
-            cycle.response_complete = True
-            cycle.disconnect()
-            self.write_error(503, True)
-            return
-        cycle.task = self.spawn(cycle.run())
-
-    cdef update_reading(self):
-        """Read while the request being parsed has room and no request waits its turn."""
-        cdef bint pause
-        if self.closed or self.eof or self.lingering:
-            return
-        pause = bool(self.pipeline) or self.error_status or self.unparsed is not None or (
-            self.parsing is not None and self.parsing.body_buffered > HIGH_WATER)
-        if pause != self.reading_paused:
-            self.reading_paused = pause
-            if pause:
-                self.transport.pause_reading()
-            else:
-                self.transport.resume_reading()
-            if self.timer_kind == TIMER_BODY:
-                # The body timeout measures the client, not a pause of ours.
-                self.deadline = 0 if pause else (
-                    self.state.now + self.state.timeout_request_body)
-
-    cpdef want_body(self, HTTPCycle cycle):
-        cdef H1Cycle c = <H1Cycle>cycle
-        if c.expect_continue and not c.response_started and not self.closed:
-            c.expect_continue = False
-            self.transport.write(CONTINUE)
-        if c is self.parsing:
-            if self.unparsed is not None:
-                self.resume_parsing()  # the app read what it had: parse what was held back
-            elif self.reading_paused:
-                self.update_reading()
-
-    cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body):
-        """Status line, headers and the first body chunk, serialized into one buffer, one write."""
-        cdef H1Cycle c = <H1Cycle>cycle
-        cdef bint has_length = False, app_chunked = False, no_body, send_body
-        cdef bytes name, value, line = status_line(status), defaults = self.state.default_headers
-        cdef Py_ssize_t size, body_size = PyBytes_GET_SIZE(body), count = 0, declared = -1
-        cdef char number[32]
-        cdef int number_size = 0, chunk_size = 0
-        cdef char chunk_head[24]
-        cdef char* out
-        if self.closed:
-            return
-        # Pass 1: validate, learn the framing the app chose, and size the buffer.
-        size = PyBytes_GET_SIZE(line) + PyBytes_GET_SIZE(defaults) + 2
-        for item in headers:
-            name, value = item
-            if not valid_name(name) or not valid_value(value):
-                raise RuntimeError(f"invalid response header {name!r}: {value!r}")
-            if name_is(name, b"content-length"):
-                if has_length:
-                    raise RuntimeError("more than one content-length in the response headers")
-                has_length = True
-                declared = parse_length(value)
-            elif name_is(name, b"transfer-encoding"):
-                app_chunked = True
-                continue  # framing is ours: chunked is added below
-            elif name_is(name, b"connection"):
-                if value.lower() == b"close":
-                    c.keep_alive = False
-                continue  # ours as well
-            size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
-        if c.expect_continue and not c.body_complete:
-            # 100 was never sent, so the client may or may not send the body: close after.
-            c.keep_alive = False
-        if self.closing or (self.eof and not self.pipeline and self.unparsed is None):
-            c.keep_alive = False
-        elif c is self.parsing and not (self.content_length >= 0 and not self.request_chunked
-                                        and self.body_remaining <= DISCARD_LIMIT):
-            # Answered before its body arrived (a 413, a 401 to an upload): reading a large
-            # or unbounded rest only to drop it costs more than a new connection. Close,
-            # lingering so that the client still gets this answer.
-            c.keep_alive = False
-        no_body = status < 200 or status == 204 or status == 304
-        if not no_body and not has_length:
-            if not more_body and not app_chunked:
-                if body_size or not c.is_head:
-                    number_size = snprintf(number, sizeof(number), "content-length: %zd\r\n",
-                                           body_size)
-                    size += number_size
-            elif c.http10:
-                c.keep_alive = False  # HTTP/1.0 has no chunked coding: the close ends the body
-            else:
-                c.chunked = True
-                size += PyBytes_GET_SIZE(H_CHUNKED)
-        if not c.keep_alive:
-            size += PyBytes_GET_SIZE(H_CLOSE)
-        elif c.http10:
-            size += PyBytes_GET_SIZE(H_KEEP_ALIVE)
-        send_body = not c.is_head and not no_body
-        c.body_suppressed = not send_body
-        c.declared_length = declared
-        if declared >= 0 and send_body and (body_size > declared
-                                           or (not more_body and body_size < declared)):
-            # Found before anything is written: the app's error becomes a clean 500.
-            raise RuntimeError(f"response body of {body_size} bytes does not match its "
-                               f"content-length {declared}")
-        c.written_length = body_size
-        if send_body:
-            size += body_size
-            if c.chunked:
-                if body_size:
-                    chunk_size = snprintf(chunk_head, sizeof(chunk_head), "%zx\r\n", body_size)
-                    size += chunk_size + 2
-                if not more_body:
-                    size += PyBytes_GET_SIZE(LAST_CHUNK)
-        # Pass 2: copy.
-        buf = PyBytes_FromStringAndSize(NULL, size)
-        out = PyBytes_AS_STRING(buf)
-        out = put(out, line)
-        out = put(out, defaults)
-        for item in headers:
-            name, value = item
-            if PyBytes_GET_SIZE(name) == 17 or PyBytes_GET_SIZE(name) == 10:
-                if name_is(name, b"transfer-encoding") or name_is(name, b"connection"):
-                    continue
-            out = put(out, name)
-            out[0] = b':'
-            out[1] = b' '
-            out = put(out + 2, value)
-            out[0] = b'\r'
-            out[1] = b'\n'
-            out += 2
-        if number_size:
-            memcpy(out, number, number_size)
-            out += number_size
-        if c.chunked:
-            out = put(out, H_CHUNKED)
-        if not c.keep_alive:
-            out = put(out, H_CLOSE)
-        elif c.http10:
-            out = put(out, H_KEEP_ALIVE)
-        out[0] = b'\r'
-        out[1] = b'\n'
-        out += 2
-        if send_body:
-            if chunk_size:
-                memcpy(out, chunk_head, chunk_size)
-                out = put(out + chunk_size, body)
-                out[0] = b'\r'
-                out[1] = b'\n'
-                out += 2
-            elif not c.chunked:
-                out = put(out, body)
-            if c.chunked and not more_body:
-                out = put(out, LAST_CHUNK)
-        self.transport.write(buf)
-        if not more_body:
-            self.response_done(c)
-
-    cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body):
-        cdef H1Cycle c = <H1Cycle>cycle
-        cdef Py_ssize_t size = PyBytes_GET_SIZE(body)
-        if self.closed:
-            return
-        if not c.body_suppressed:
-            if c.declared_length >= 0:
-                # A body that disagrees with its content-length would desynchronise the
-                # keep-alive connection (the next response read as part of this one): the
-                # extra bytes are never written, and a short body ends the connection so
-                # that the client sees the truncation.
-                c.written_length += size
-                if c.written_length > c.declared_length:
-                    self.abort_transport()
-                    raise RuntimeError(
-                        f"response body of {c.written_length} bytes exceeds its "
-                        f"content-length {c.declared_length}: connection closed")
-                if not more_body and c.written_length < c.declared_length:
-                    if body:
-                        self.transport.write(body)
-                    self.abort_transport()
-                    raise RuntimeError(
-                        f"response body of {c.written_length} bytes falls short of its "
-                        f"content-length {c.declared_length}: connection closed")
-            if c.chunked:
-                if body:
-                    if more_body:
-                        self.transport.write(chunk(body))
-                    else:
-                        self.transport.write(chunk(body) + LAST_CHUNK)
-                elif not more_body:
-                    self.transport.write(LAST_CHUNK)
-            elif body:
-                self.transport.write(body)
-        if not more_body:
-            self.response_done(c)
-
-    cdef response_done(self, H1Cycle cycle):
-        if cycle is not self.cycle:
-            return
-        self.cycle = None
-        if cycle is self.parsing:
-            # Answered with its body still arriving: drop what the app never read.
-            cycle.drop_body()
-        if not cycle.keep_alive or self.closing:
-            self.linger()
-            return
-        if self.pipeline:
-            if not self.writing_paused:  # else resume_writing() starts it
-                self.start_cycle(<H1Cycle>self.pipeline.popleft())
-            if self.unparsed is not None and len(self.pipeline) <= PIPELINE_DEPTH // 2:
-                # Room again (half the depth, so that held input is not re-parsed one
-                # request at a time); the request now answered may even be waiting for
-                # the rest of its own body in there.
-                self.resume_parsing()
-            else:
-                self.update_reading()
-            return
-        if self.error_status:
-            # A bad request came after the ones just answered: answer it in turn, then close.
-            self.write_error(self.error_status, True)
-            return
-        if self.unparsed is not None:
-            self.resume_parsing()
-            return
-        self.await_next()
-
-    cdef resume_parsing(self):
-        """The pipeline has room again: parse the input held back while it was full."""
-        cdef bytes data = <bytes>self.unparsed
-        self.unparsed = None
-        self.feed(data, self.unparsed_pos)
-        if self.cycle is None and not self.closed and not self.error_status:
-            self.await_next()
-        else:
-            self.update_reading()
-
-    cdef await_next(self):
-        """No response in flight: close if the client half-closed and everything it sent is
-        answered, else arm the timer for what the connection waits for and read on."""
-        if self.eof and self.unparsed is None and self.parsing is None:
-            self.close_transport()
-            return
-        if self.in_head:
-            self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
-        elif self.parsing is not None:
-            self.arm_timer(TIMER_BODY, self.state.timeout_request_body)
-        else:
-            self.arm_timer(TIMER_IDLE, self.state.timeout_keep_alive)
-        self.update_reading()
-
-    cpdef cycle_done(self, HTTPCycle cycle):
-        # The app returned. An unfinished response cannot be completed on HTTP/1.1: close.
-        if not cycle.response_complete and cycle is self.cycle:
-            self.cycle = None
-            self.close_transport()
-
-    # -- errors and closing ------------------------------------------------------------
-
-    cdef fail(self, int status):
-        """A request we cannot serve: answer it in turn, after those ahead of it, then close."""
-        cdef H1Cycle broken = self.parsing
-        self.error_status = status
-        self.in_head = False
-        self.unparsed = None
-        self.update_reading()
-        if broken is not None:
-            # Its body was malformed: its app must not see a truncated body as complete.
-            self.parsing = None
-            broken.disconnect()
-            if broken is self.cycle:
-                self.cycle = None
-                if broken.response_started:
-                    self.log_rejected(status)
-                    self.close_transport()
-                    return
-            elif broken in self.pipeline:
-                self.pipeline.remove(broken)
-        if self.cycle is None:
-            self.write_error(status, True)
-
-    cdef write_error(self, int status, bint close):
-        cdef str reason = self.error_reason or ERROR_REASONS.get(status, "")
-        body = reason.encode("utf-8")
-        head = b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % (
-            status_line(status), len(body))
-        if status == 503:
-            head += H_RETRY_AFTER
-        self.transport.write(head + self.state.default_headers + H_CLOSE + CRLF + body)
-        self.log_rejected(status)
-        if close:
-            self.linger()
-
-    cdef log_rejected(self, int status):
-        log = self.state.log_rejected
-        if log is not None:
-            log(self.client, status, self.error_reason or ERROR_REASONS.get(status, ""),
-                self.request_line())
-
-    cdef str request_line(self):
-        """The rejected request's line as far as llhttp read it, for the log; else None."""
-        if not self.url:
-            return None
-        target = self.url.decode("latin-1")
-        try:
-            method = self.get_method().decode("latin-1")
-            version = self.get_http_version()
-        except Exception:  # the parser is gone (connection closed) or never got that far
-            return target
-        return method + " " + target + " HTTP/" + version
-
-
-    cdef linger(self):
-        """Close after an answer without destroying it (nginx's lingering close).
-
-        Closing a socket with unread input makes the kernel send RST, which can destroy the
-        answer still on its way. So: half-close the write side (the client sees the end of
-        the answer), then read and drop input until the client's EOF, for at most
-        LINGER_SECONDS and LINGER_BYTES, then close.
-        """
-        self.closing = True
-        self.unparsed = None
-        if self.closed or self.lingering or self.transport.is_closing():
-            return
-        if self.eof or not self.transport.can_write_eof():
-            self.close_transport()
-            return
-        self.lingering = True
-        self.linger_bytes = 0
-        if self.state.log_connection is not None:
-            self.state.log_connection("lingering close", self.client)
-        self.transport.write_eof()
-        self.arm_timer(TIMER_LINGER, LINGER_SECONDS)
-        if self.reading_paused:
-            self.reading_paused = False
-            self.transport.resume_reading()
-
-    cdef close_transport(self):
-        self.closing = True
-        self.lingering = False
-        self.deadline = 0
-        if not self.closed and not self.transport.is_closing():
-            self.transport.close()
-
-    # -- the server's side ----------------------------------------------------------------
-
-    def shutdown(self):
-        """Graceful shutdown: close now if idle, else after the response in flight."""
-        self.closing = True
-        self.pipeline.clear()
-        self.unparsed = None
-        if self.cycle is None:
-            self.close_transport()
-
-    def abort(self):
-        """Shutdown timeout: a request not yet answered gets a 503; the app is cancelled."""
-        cdef H1Cycle cycle = self.cycle
-        if cycle is not None:
-            self.cycle = None
-            if not cycle.response_started and not self.closed:
-                cycle.response_complete = True  # its app can no longer answer
-                self.error_reason = "Service Unavailable: the server is shutting down."
-                self.write_error(503, False)
-            cycle.disconnect()
-            if cycle.task is not None:
-                self.backend.cancel(cycle.task)
-        self.close_transport()
+cdef bytes informational(int status, list headers):
+    """A 1xx response (100 Continue, 103 Early Hints): status line and fields, no body."""
+    if not headers:
+        return status_line(status) + CRLF
+    return status_line(status) + encode_fields(headers) + CRLF

@@ -1,9 +1,10 @@
 """Binding, serving and graceful shutdown, once for every backend.
 
-A backend supplies a *runtime*: the protocol core's narrow interface (``spawn``,
-``cancel``, ``create_waiter``, ``timer``) plus what the server needs to run (``start`` a
-background task, ``sleep``, ``time``, ``listen``, ``close_listeners``, ``abort_all``,
-signal handling). Everything in this module is written against that runtime.
+A backend supplies a *runtime*: :class:`fastcorn.backends.base.ServerRuntime`, which is the
+cores' :class:`fastcorn.asgi.types.Runtime` plus what the server needs to run (``sleep``,
+``wait``, ``listen``, ``close_listeners``, ``abort_all``, signal handling). Everything in
+this module is written against that interface; the first core of each connection comes
+from :func:`fastcorn.protocol.negotiate.connection_factory`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 from email.utils import formatdate
 from typing import Any, cast
 
-from fastcorn._asgi import ServerState
+from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.backends import resolve_loop
+from fastcorn.backends.base import ServerRuntime
 from fastcorn.config import Config, split_host_port
 from fastcorn.importer import load_app
 from fastcorn.logging import (
@@ -31,6 +33,7 @@ from fastcorn.logging import (
     trace_app,
     trace_enabled,
 )
+from fastcorn.protocol.negotiate import connection_factory
 
 logger = logging.getLogger("fastcorn.error")
 
@@ -94,9 +97,10 @@ def describe(sock: socket.socket) -> str:
     return f"http://{name[0]}:{name[1]}"
 
 
-def date_headers(server_header: bool) -> bytes:
-    line = b"date: " + formatdate(usegmt=True).encode("ascii") + b"\r\n"
-    return line + b"server: fastcorn\r\n" if server_header else line
+def date_headers(server_header: bool) -> list[tuple[bytes, bytes]]:
+    """The server-wide default headers, as fields: each protocol encodes them its own way."""
+    date = (b"date", formatdate(usegmt=True).encode("ascii"))
+    return [date, (b"server", b"fastcorn")] if server_header else [date]
 
 
 class Server:
@@ -108,7 +112,7 @@ class Server:
         self.sockets: list[socket.socket] = []
         self.unix_paths: list[str] = []  # unlinked at shutdown (closed sockets forget their names)
         self.state: ServerState | None = None
-        self.runtime: Any = None
+        self.runtime: ServerRuntime | None = None
         self.exit_waiter: Any = None
         self.exit_requested = False
         self.signals_seen = 0
@@ -160,7 +164,7 @@ class Server:
         logger.info("Shutting down (interrupt again to exit at once).")
         self.request_exit()
 
-    async def serve(self, runtime: Any) -> int:
+    async def serve(self, runtime: ServerRuntime) -> int:
         """Start up, serve until asked to stop, shut down gracefully; returns the exit code."""
         config = self.config
         self.runtime = runtime
@@ -203,7 +207,7 @@ class Server:
             return EXIT_STARTUP_FAILED
         state.now = runtime.time()
         runtime.start(self._tick)
-        await runtime.listen(self.sockets, state)
+        await runtime.listen(self.sockets, connection_factory(state))
         for sock in self.sockets:
             logger.info("fastcorn listening on %s (loop: %s)", describe(sock), runtime.name)
         # Signal handlers stay in place while draining: a second interrupt exits at once.
@@ -213,7 +217,7 @@ class Server:
         logger.info("Finished server process [%d]", os.getpid())
         return 0
 
-    async def _drain(self, runtime: Any, state: ServerState) -> None:
+    async def _drain(self, runtime: ServerRuntime, state: ServerState) -> None:
         runtime.close_listeners()
         for path in self.unix_paths:
             try:
@@ -223,13 +227,14 @@ class Server:
         state.shutting_down = True
         for conn in list(state.connections):
             conn.shutdown()
-        deadline = runtime.time() + self.config.timeout_graceful_shutdown
-        # An app may still run after its response completed (background tasks, a framework
-        # closing the response in a thread): it gets the same deadline, so that the loop
-        # does not close under it.
-        while (state.connections or state.active_requests or state.running_apps) and (
-                runtime.time() < deadline):
-            await runtime.sleep(0.02)
+        # Wait until no connection, request or app call is left (the state wakes the waiter
+        # as the last one goes), up to the deadline. An app may still run after its
+        # response completed (background tasks, a framework closing the response in a
+        # thread): it is waited for too, so that the loop does not close under it.
+        if state.connections or state.active_requests or state.running_apps:
+            state.drain_waiter = runtime.create_waiter()
+            await runtime.wait(state.drain_waiter, self.config.timeout_graceful_shutdown)
+            state.drain_waiter = None
         if state.connections or state.active_requests or state.running_apps:
             logger.warning("Graceful shutdown timed out: closing %d connection(s).",
                            len(state.connections))
@@ -242,10 +247,12 @@ class Server:
         """Once a second: a new Date header, and the sweep that expires connection timeouts."""
         state = self.state
         assert state is not None
+        runtime = self.runtime
+        assert runtime is not None
         while True:
-            await self.runtime.sleep(1.0 - time.time() % 1.0)
+            await runtime.sleep(1.0 - time.time() % 1.0)
             state.default_headers = date_headers(self.config.server_header)
-            state.check_timeouts(self.runtime.time())
+            state.check_timeouts(runtime.time())
 
 
 def _log_hooks() -> dict[str, Any]:

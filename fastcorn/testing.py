@@ -1,9 +1,12 @@
-"""Drive the HTTP/1.1 core with plain bytes: no event loop, no sockets.
+"""Drive a connection's protocol cores with plain bytes: no event loop, no sockets.
 
     h = Harness(app)
     out = h.feed(b"GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")   # the bytes the server wrote
 
-The runtime here steps the app's coroutines by hand (they only ever wait on this module's
+The connection's first core comes from the same factory the backends use
+(fastcorn.protocol.negotiate), and a core that hands the connection over is followed:
+``protocol`` is always the core the transport holds now. The runtime here steps the
+app's coroutines by hand (they only ever wait on this module's
 waiters), and ``advance(seconds)`` moves the server clock and runs the timeout sweep, so
 timeouts are tested without sleeping. Protocol tests and bench/instructions.py use it.
 """
@@ -14,8 +17,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from fastcorn._asgi import ServerState
-from fastcorn._parser import H1Connection
+from fastcorn.asgi.cycle import ServerState
+from fastcorn.asgi.types import Runtime
+from fastcorn.protocol.base import Core, CoreFactory, Transport
+from fastcorn.protocol.negotiate import connection_factory
 
 
 class ManualWaiter:
@@ -43,7 +48,10 @@ class ManualWaiter:
 
 
 class ManualRuntime:
-    """spawn / cancel / create_waiter for the core, run by hand."""
+    """The runtime (fastcorn.asgi.types.Runtime) for the cores, run by hand."""
+
+    name = "manual"
+    cancelled_error: type[BaseException] = GeneratorExit  # what closing a coroutine raises
 
     def __init__(self) -> None:
         self.ready: deque[Coroutine[Any, Any, Any]] = deque()
@@ -62,6 +70,12 @@ class ManualRuntime:
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
         self.callbacks.append(fn)
+
+    def start(self, async_fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self.ready.append(async_fn())
+
+    def time(self) -> float:
+        return 0.0  # the harness moves ServerState.now itself (Harness.advance)
 
     def run_ready(self) -> None:
         """Step every runnable task, then run the callbacks they scheduled; until quiet."""
@@ -86,9 +100,10 @@ class ManualRuntime:
 
 
 class MemoryTransport:
-    """The asyncio-transport subset the core uses, writing into a bytearray."""
+    """The Transport (fastcorn.protocol.base) of one in-memory connection, writing into a
+    bytearray."""
 
-    def __init__(self, protocol: Any, peer: tuple[str, int], local: tuple[str, int]) -> None:
+    def __init__(self, protocol: Core, peer: tuple[str, int], local: tuple[str, int]) -> None:
         self.protocol = protocol
         self.output = bytearray()
         self.reading_paused = False
@@ -129,23 +144,42 @@ class MemoryTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.extra.get(name, default)
 
+    def set_protocol(self, protocol: Core) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Core:
+        return self.protocol
+
 
 class Harness:
-    """One in-memory HTTP/1.1 connection to ``app``."""
+    """One in-memory connection to ``app``, its first core from the backends' factory.
+
+    ``factory`` replaces that factory (a test of a core that hands over, say).
+    """
 
     def __init__(self, app: Any, *, peer: tuple[str, int] = ("127.0.0.1", 50000),
-                 local: tuple[str, int] = ("127.0.0.1", 8000), **state_options: Any) -> None:
+                 local: tuple[str, int] = ("127.0.0.1", 8000),
+                 factory: Callable[[ServerState], CoreFactory] = connection_factory,
+                 **state_options: Any) -> None:
         self.runtime = ManualRuntime()
-        state_options.setdefault("default_headers", b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n")
-        self.state = ServerState(app, self.runtime, **state_options)
-        self.protocol = H1Connection(self.state)
-        self.transport = MemoryTransport(self.protocol, peer, local)
-        self.protocol.connection_made(self.transport)
+        runtime: Runtime = self.runtime  # checked by mypy against the one Runtime interface
+        state_options.setdefault("default_headers",
+                                 [(b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")])
+        self.state = ServerState(app, runtime, **state_options)
+        core = factory(self.state)()
+        self.transport = MemoryTransport(core, peer, local)
+        transport: Transport = self.transport  # checked against the one Transport interface
+        core.connection_made(transport)
+
+    @property
+    def protocol(self) -> Any:
+        """The core the connection has now (a hand-over replaces it)."""
+        return self.transport.protocol
 
     def feed(self, data: bytes) -> bytes:
         """Deliver bytes from the client; run the app as far as it goes; return the output."""
         if data:
-            self.protocol.data_received(data)
+            self.transport.protocol.data_received(data)  # no property call per feed
         self.runtime.run_ready()
         return self.take()
 
@@ -156,7 +190,7 @@ class Harness:
 
     def feed_eof(self) -> bytes:
         """The client half-closes (shutdown SHUT_WR), as an asyncio transport reports it."""
-        if not self.transport.closed and not self.protocol.eof_received():
+        if not self.transport.closed and not self.transport.protocol.eof_received():
             self.transport.close()
         self.runtime.run_ready()
         return self.take()
@@ -165,7 +199,7 @@ class Harness:
         """The client goes away."""
         if not self.transport.closed:
             self.transport.closed = True
-            self.protocol.connection_lost(None)
+            self.transport.protocol.connection_lost(None)
         self.runtime.run_ready()
         return self.take()
 

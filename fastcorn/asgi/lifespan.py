@@ -1,20 +1,18 @@
 """The ASGI lifespan protocol, written once for every backend.
 
-It waits through the backend's future-like waiters, so it imports neither asyncio nor trio.
+It waits through the runtime's future-like waiters (fastcorn.asgi.types.Runtime), so it
+imports neither asyncio nor trio.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
+
+from fastcorn.asgi.types import Runtime
 
 default_logger = logging.getLogger("fastcorn.error")
-
-
-class Runtime(Protocol):
-    def create_waiter(self) -> Any: ...
-    def start(self, async_fn: Any) -> None: ...
 
 
 class LifespanFailure(RuntimeError):

@@ -1,7 +1,9 @@
 """The asyncio backend; uvloop is the same code with another loop factory.
 
-asyncio transports already speak the protocol core's interface (write, pause_reading,
-resume_reading, close), so the core is itself the asyncio Protocol: no glue per event.
+asyncio transports already are the protocol cores' Transport (fastcorn.protocol.base), so
+a core is itself the asyncio Protocol: no glue per event, and a hand-over is asyncio's own
+``transport.set_protocol``. The connection's first core comes from the factory the server
+passes to ``listen``; this module names no protocol.
 
 On asyncio's selector loop, connections are accepted by :class:`Listener`, not by
 ``loop.create_server``: asyncio's own accept loop, at the file-descriptor limit, logs a
@@ -15,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
-import functools
 import signal
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any, cast
 
-from fastcorn._parser import H1Connection
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
+from fastcorn.backends.base import ServerRuntime
+from fastcorn.protocol.base import CoreFactory
 
 
 class AsyncioRuntime:
@@ -42,7 +44,7 @@ class AsyncioRuntime:
         self.background: set[asyncio.Task[Any]] = set()
         self.signals: list[int] = []
 
-    # -- the protocol core's interface (with spawn and create_waiter above) --
+    # -- the Runtime interface (fastcorn.asgi.types; spawn and create_waiter above) --
     def cancel(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
 
@@ -58,10 +60,17 @@ class AsyncioRuntime:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def listen(self, sockets: list[Any], state: Any) -> None:
-        # H1Connection has asyncio.Protocol's methods without inheriting from it (the core
-        # imports no event loop), hence the cast.
-        factory = cast(Callable[[], asyncio.Protocol], functools.partial(H1Connection, state))
+    async def wait(self, waiter: Any, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory) -> None:
+        # A core has asyncio.Protocol's methods without inheriting from it (the protocol
+        # layer imports no event loop), hence the cast.
+        factory = cast(Callable[[], asyncio.Protocol], cores)
         for sock in sockets:
             if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
                 listener = Listener(self.loop, sock, factory, self.backlog)
@@ -159,8 +168,9 @@ class Listener:
 
 async def serve(server: Any, name: str = "asyncio") -> int:
     runtime = AsyncioRuntime(asyncio.get_running_loop(), name, server.config.backlog)
+    checked: ServerRuntime = runtime  # mypy checks AsyncioRuntime against the interface
     try:
-        return int(await server.serve(runtime))
+        return int(await server.serve(checked))
     finally:
         await runtime.close()
 

@@ -1,4 +1,4 @@
-"""The trio backend: the same protocol core, fed from trio's socket readiness.
+"""The trio backend: the same protocol cores, fed from trio's socket readiness.
 
 The core writes synchronously. ``TrioTransport.write`` tries a non-blocking ``send`` at
 once, which empties the buffer in the common case without a task switch; only a partial
@@ -21,8 +21,9 @@ from typing import Any
 
 import trio
 
-from fastcorn._parser import H1Connection
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
+from fastcorn.backends.base import ServerRuntime
+from fastcorn.protocol.base import Core, CoreFactory, Transport
 
 READ_SIZE = 65536
 HIGH_WATER = 256 * 1024
@@ -48,9 +49,13 @@ class TrioWaiter:
 
 
 class TrioTransport:
-    """The asyncio-transport subset the protocol core uses, over a non-blocking socket."""
+    """The cores' Transport (fastcorn.protocol.base) over a non-blocking socket.
 
-    def __init__(self, sock: socket.socket, protocol: Any, nursery: trio.Nursery) -> None:
+    ``protocol`` is whichever core has the connection now: a hand-over replaces it, and
+    every event goes to the current one.
+    """
+
+    def __init__(self, sock: socket.socket, protocol: Core, nursery: trio.Nursery) -> None:
         self.sock = sock
         self.protocol = protocol
         self.nursery = nursery
@@ -77,6 +82,12 @@ class TrioTransport:
         if name == "socket":
             return self.sock
         return default
+
+    def set_protocol(self, protocol: Core) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Core:
+        return self.protocol
 
     def write(self, data: bytes | bytearray) -> None:
         if self.closed or self.closing:
@@ -184,10 +195,12 @@ class TrioTransport:
             await self.closed_event.wait()
 
 
-async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nursery) -> None:
-    protocol = H1Connection(state)
-    transport = TrioTransport(sock, protocol, nursery)
-    protocol.connection_made(transport)
+async def serve_connection(sock: socket.socket, cores: CoreFactory,
+                           nursery: trio.Nursery) -> None:
+    first = cores()
+    transport = TrioTransport(sock, first, nursery)
+    checked: Transport = transport  # mypy checks TrioTransport against the interface here
+    first.connection_made(checked)
     unyielded = 0  # bytes read since this task last yielded to the scheduler
     try:
         while not transport.closed:
@@ -203,10 +216,10 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
                         # The client is done sending. The core keeps the connection open
                         # while a response is due (it closes the transport once sent) and
                         # says so; otherwise it is gone. Either way, read no more.
-                        if protocol.eof_received():
+                        if transport.protocol.eof_received():
                             await transport.wait_closed()
                         break
-                    protocol.data_received(data)
+                    transport.protocol.data_received(data)
                     unyielded += len(data)
                     if unyielded >= READ_SIZE:
                         # A fast sender: let the app task that a request spawned run (an
@@ -225,8 +238,9 @@ async def serve_connection(sock: socket.socket, state: Any, nursery: trio.Nurser
                 break
     finally:
         transport.abort()
-        protocol.connection_lost(None)
-        transport.protocol = None  # as asyncio's transports do: no cycle left for the GC
+        transport.protocol.connection_lost(None)
+        # As asyncio's transports do: no reference cycle left for the garbage collector.
+        transport.protocol = None  # type: ignore[assignment]
 
 
 async def _await(coro: Any) -> None:
@@ -251,7 +265,7 @@ class TrioRuntime:
         # partial's given arguments only (none), so it rejects the one-argument _await.
         self.spawn = functools.partial(connections.start_soon, _await)  # type: ignore[arg-type]
 
-    # -- the protocol core's interface (spawn is bound in __init__) --
+    # -- the Runtime interface (fastcorn.asgi.types; spawn is bound in __init__) --
 
     def cancel(self, task: Any) -> None:
         pass  # app tasks are cancelled together, with the connections nursery
@@ -269,15 +283,21 @@ class TrioRuntime:
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
 
+    async def wait(self, waiter: Any, timeout: float) -> bool:
+        with trio.move_on_after(timeout):
+            await waiter
+            return True
+        return False
+
     def time(self) -> float:
         return trio.current_time()
 
-    async def listen(self, sockets: list[socket.socket], state: Any) -> None:
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory) -> None:
         for sock in sockets:
             self.listeners.append(sock)
-            self.connections.start_soon(self._accept_loop, sock, state)
+            self.connections.start_soon(self._accept_loop, sock, cores)
 
-    async def _accept_loop(self, listener: socket.socket, state: Any) -> None:
+    async def _accept_loop(self, listener: socket.socket, cores: CoreFactory) -> None:
         tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
         backoff = AcceptBackoff()
         with self.accept_scope:
@@ -303,7 +323,7 @@ class TrioRuntime:
                 sock.setblocking(False)
                 if tcp:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.connections.start_soon(serve_connection, sock, state, self.connections)
+                self.connections.start_soon(serve_connection, sock, cores, self.connections)
 
     def close_listeners(self) -> None:
         """Stop accepting and close the listening sockets: new connections are refused
@@ -343,7 +363,9 @@ async def _connections_nursery(task_status: Any = trio.TASK_STATUS_IGNORED) -> N
 async def serve(server: Any) -> int:
     async with trio.open_nursery() as system:
         connections = await system.start(_connections_nursery)
-        code = await server.serve(TrioRuntime(system, connections))
+        # Typed as the interface: mypy checks TrioRuntime against ServerRuntime here.
+        runtime: ServerRuntime = TrioRuntime(system, connections)
+        code = await server.serve(runtime)
         system.cancel_scope.cancel()
     return int(code)
 

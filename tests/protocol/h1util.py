@@ -20,13 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # fastcorn is built in place, not installed
     sys.path.insert(0, str(REPO))
 
-from fastcorn.testing import (  # noqa: E402
-    H1Connection,
-    Harness,
-    ManualRuntime,
-    MemoryTransport,
-    ServerState,
-)
+from fastcorn.asgi.cycle import ServerState  # noqa: E402
+from fastcorn.protocol.h1 import H1Connection  # noqa: E402
+from fastcorn.testing import Harness, ManualRuntime, MemoryTransport  # noqa: E402
 
 DATE = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"  # what Harness puts in default_headers
 

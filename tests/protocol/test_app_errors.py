@@ -7,7 +7,7 @@ import logging
 import pytest
 from h1util import GET, Gate, assert_clean, body, parse_response, request, start
 
-from fastcorn._asgi import ClientDisconnected
+from fastcorn.asgi.cycle import ClientDisconnected
 
 LOGGER = "fastcorn.test.protocol"
 

@@ -206,12 +206,13 @@ def test_app_headers_kept_in_order_with_duplicates(make):
 
 def test_date_header_from_state_in_every_response(make):
     h = make(app_sending(start(200), body(b"x")),
-             default_headers=b"date: Fri, 02 Jan 2026 03:04:05 GMT\r\nserver: fastcorn\r\n")
+             default_headers=[(b"date", b"Fri, 02 Jan 2026 03:04:05 GMT"),
+                              (b"server", b"fastcorn")])
     for _ in range(2):
         resp = parse_response(h.feed(GET))
         assert resp.get(b"date") == b"Fri, 02 Jan 2026 03:04:05 GMT"
         assert resp.get(b"server") == b"fastcorn"
-    h.state.default_headers = b"date: Sat, 03 Jan 2026 00:00:00 GMT\r\n"  # the tick refreshed it
+    h.state.default_headers = [(b"date", b"Sat, 03 Jan 2026 00:00:00 GMT")]  # the tick's new list
     assert parse_response(h.feed(GET)).get(b"date") == b"Sat, 03 Jan 2026 00:00:00 GMT"
     # error responses carry it too
     err = parse_response(h.feed(b"BAD\x00\r\n\r\n"))

@@ -1,10 +1,12 @@
-"""Stub of the compiled ASGI HTTP cycle (fastcorn/_asgi.pyx)."""
+"""Stub of the compiled ASGI HTTP cycle (fastcorn/asgi/cycle.pyx)."""
 
 from collections.abc import Awaitable, Generator
 from logging import Logger
 from typing import Any
 
 from typing_extensions import disjoint_base
+
+from fastcorn.asgi.types import Runtime, Waiter
 
 class ClientDisconnected(OSError): ...
 
@@ -14,11 +16,11 @@ class Done:
 @disjoint_base
 class ServerState:
     app: Any
-    backend: Any
+    runtime: Runtime
     root_path: str
     asgi: dict[str, str]
     lifespan_state: dict[str, Any]
-    default_headers: bytes
+    default_headers: list[tuple[bytes, bytes]]
     access_log: bool
     log_access: Any
     error_logger: Logger | None
@@ -34,11 +36,12 @@ class ServerState:
     running_apps: int
     connections: set[Any]
     shutting_down: bool
+    drain_waiter: Waiter | None
     now: float
     def __init__(
         self,
         app: Any,
-        backend: Any,
+        runtime: Runtime,
         *,
         root_path: str = "",
         access_log: bool = False,
@@ -49,7 +52,7 @@ class ServerState:
         limit_request_head: int = 65536,
         limit_concurrency: int | None = None,
         lifespan_state: dict[str, Any] | None = None,
-        default_headers: bytes = b"",
+        default_headers: list[tuple[bytes, bytes]] | None = None,
         asgi_version: str = "3.0",
         timeout_request_body: float = 60.0,
         timeout_write: float = 60.0,
@@ -58,6 +61,7 @@ class ServerState:
     ) -> None: ...
     def check_timeouts(self, now: float) -> None: ...
     def flush_heads(self) -> None: ...
+    def connection_closed(self, core: Any) -> None: ...
 
 @disjoint_base
 class Stream:
@@ -67,6 +71,12 @@ class Stream:
         self, cycle: HTTPCycle, status: int, headers: list[Any], body: bytes, more_body: bool
     ) -> None: ...
     def send_body(self, cycle: HTTPCycle, body: bytes, more_body: bool) -> None: ...
+    def send_error(self, cycle: HTTPCycle, status: int, body: bytes) -> None: ...
+    def send_informational(
+        self, cycle: HTTPCycle, status: int, headers: list[tuple[bytes, bytes]]
+    ) -> None: ...
+    def send_trailers(self, cycle: HTTPCycle, headers: list[tuple[bytes, bytes]]) -> None: ...
+    def push(self, cycle: HTTPCycle, path: str, headers: list[tuple[bytes, bytes]]) -> None: ...
     def want_body(self, cycle: HTTPCycle) -> None: ...
     def cycle_done(self, cycle: HTTPCycle) -> None: ...
 

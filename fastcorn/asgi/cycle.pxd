@@ -1,10 +1,10 @@
 # The ASGI HTTP request/response cycle, written once and shared by every HTTP version.
 #
 # Call flow:
-#   protocol (HTTP/1.1 in _parser.pyx, HTTP/2 later)        backend (asyncio/uvloop, trio)
-#     parses a request head, builds the scope
+#   protocol (HTTP/1.1 in protocol/h1.pyx, HTTP/2 later)    runtime (asyncio/uvloop, trio)
+#     parses a request head, builds the scope (asgi/scope)
 #     cycle = HTTPCycle(state, stream, scope)
-#     backend.spawn(cycle.run()) ─────────────────────────▶  runs it as a task
+#     runtime.spawn(cycle.run()) ─────────────────────────▶  runs it as a task
 #     cycle.feed_body(chunk) / cycle.end_body()                 app: await receive() ◀── body buffered here
 #     cycle.disconnect()  (client went away)                    app: await send(msg) ──▶ stream.send_*()
 #     stream.writing_paused / cycle.wake_writer()               send() waits while the stream is paused
@@ -12,25 +12,31 @@
 #
 # A Stream is the one thing the cycle writes to: an HTTP/1.1 connection (one cycle at a
 # time) or an HTTP/2 stream. It is a cdef class so that HTTP/1.1 pays a C call, while a
-# Python subclass (the h2 stream) can still override the cpdef methods.
+# Python subclass (the h2 stream) can still override the cpdef methods. Nothing here knows
+# a wire format: each stream frames its responses, its error responses and the server's
+# default headers its own way.
+#
+# The runtime is the one interface every backend implements (fastcorn.asgi.types.Runtime):
+# spawn(coroutine) -> task, cancel(task), create_waiter(), call_soon(fn), cancelled_error.
 
 cdef class ServerState:
     # Everything a connection needs from the server, shared by all of its connections.
     cdef public object app                 # ASGI 3 callable
-    cdef public object backend             # spawn(coroutine) -> task, create_waiter(), cancel(task),
-                                           # call_soon(fn): fn runs once the current task yields
-    cdef object call_soon                  # backend.call_soon, cached
+    cdef public object runtime             # fastcorn.asgi.types.Runtime: spawn, cancel,
+                                           # create_waiter, call_soon, cancelled_error
+    cdef object call_soon                  # runtime.call_soon, cached
     # Responses started whose app has not given a first body yet; one scheduled
     # flush_heads() per loop turn serves all of them (see HTTPCycle.send).
     cdef list pending_heads
     cdef object flush_heads_callback
-    # A coarse clock (backend time), set by the server's once-a-second tick. Connection
+    # A coarse clock (runtime time), set by the server's once-a-second tick. Connection
     # deadlines are read against it, so arming a timeout is a store, not a loop call.
     cdef public double now
     cdef public str root_path
     cdef public dict asgi                  # scope["asgi"], copied into every scope
     cdef public dict lifespan_state        # copied shallowly into every scope["state"]
-    cdef public bytes default_headers      # b"date: ...\r\nserver: fastcorn\r\n", refreshed each second
+    cdef public list default_headers       # [(b"date", ...), (b"server", b"fastcorn")], a new
+                                           # list each second; each protocol encodes it its way
     cdef public bint access_log
     cdef public object log_access          # fastcorn.logging.log_access when access_log is on
     cdef public object error_logger        # logging.Logger for app errors
@@ -40,15 +46,21 @@ cdef class ServerState:
     cdef public double timeout_write         # longest a paused transport may make no progress
     cdef public object log_rejected          # fastcorn.logging.log_rejected, or None
     cdef public object log_connection        # fastcorn.logging.log_connection at debug level, else None
-    # What an app's exception may carry past the cycle: the backend's own cancellation
+    # What an app's exception may carry past the cycle: the runtime's own cancellation
     # (and GeneratorExit, a coroutine being closed). Anything else is an app error.
     cdef tuple propagate
     cdef public Py_ssize_t limit_request_head
     cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
     cdef public Py_ssize_t active_requests
     cdef public Py_ssize_t running_apps      # app calls not yet returned (graceful shutdown waits)
-    cdef public set connections            # live connections, for graceful shutdown
+    cdef public set connections            # live connection cores, for graceful shutdown
     cdef public bint shutting_down
+    # Graceful shutdown waits on this (set by the server) instead of polling: woken once
+    # no connection, request or app call is left.
+    cdef public object drain_waiter
+
+    cpdef connection_closed(self, object core)
+    cdef void wake_if_drained(self)
 
 
 cdef class Stream:
@@ -58,6 +70,15 @@ cdef class Stream:
 
     cpdef send_head(self, HTTPCycle cycle, int status, list headers, bytes body, bint more_body)
     cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body)
+    # A complete response the server makes itself (the 500 for a failed app), framed as
+    # the protocol must: HTTP/1.1 closes the connection after it; HTTP/2 cannot say
+    # "connection: close" and keeps its other streams.
+    cpdef send_error(self, HTTPCycle cycle, int status, bytes body)
+    # Room for what only some protocols carry; the base class refuses them
+    # (NotImplementedError) and each stream overrides what it implements.
+    cpdef send_informational(self, HTTPCycle cycle, int status, list headers)  # 1xx: 103
+    cpdef send_trailers(self, HTTPCycle cycle, list headers)  # after the last body
+    cpdef push(self, HTTPCycle cycle, str path, list headers)  # HTTP/2 server push
     # The app is waiting for body it does not have: answer 100-continue, resume reading.
     cpdef want_body(self, HTTPCycle cycle)
     cpdef cycle_done(self, HTTPCycle cycle)
@@ -82,7 +103,7 @@ cdef class HTTPCycle:
     cdef public Py_ssize_t response_bytes
     cdef public bint disconnected
     cdef object write_waiter
-    cdef public object task            # what backend.spawn returned, for cancelling at shutdown
+    cdef public object task            # what runtime.spawn returned, for cancelling at shutdown
     cdef public double start_time
     cdef public bytes target           # the request-target as sent, for the access log
     cdef bint logged                   # the access line was written

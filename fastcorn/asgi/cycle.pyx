@@ -1,11 +1,11 @@
 # cython: freethreading_compatible = False
 """The ASGI HTTP request/response cycle (ASGI 3.0, HTTP spec 2.4), compiled.
 
-One HTTPCycle serves one request on one Stream. HTTP/1.1 (``_parser.pyx``) and HTTP/2
+One HTTPCycle serves one request on one Stream. HTTP/1.1 (``protocol/h1.pyx``) and HTTP/2
 use the same class: everything ASGI-specific (receive/send semantics, the response state
 machine, disconnects, 500 on app errors, the access log) lives here and only here.
 
-Waiting is delegated to the backend through ``state.backend.create_waiter()``, which
+Waiting is delegated to the runtime through ``state.runtime.create_waiter()``, which
 returns an asyncio-Future-like object (``done()``, ``set_result(None)``, awaitable); so
 this module imports neither asyncio nor trio.
 """
@@ -56,24 +56,21 @@ cdef class Done:
 cdef Done DONE = Done()
 
 
-cdef list ERROR_HEADERS = [
-    (b"content-type", b"text/plain; charset=utf-8"),
-    (b"connection", b"close"),
-]
+cdef list ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 cdef bytes ERROR_BODY = b"Internal Server Error"
 
 
 cdef class ServerState:
-    def __init__(self, app, backend, *, str root_path="", bint access_log=False,
+    def __init__(self, app, runtime, *, str root_path="", bint access_log=False,
                  log_access=None, error_logger=None, double timeout_keep_alive=65.0,
                  double timeout_request_head=10.0, Py_ssize_t limit_request_head=65536,
                  limit_concurrency=None, dict lifespan_state=None,
-                 bytes default_headers=b"", str asgi_version="3.0",
+                 list default_headers=None, str asgi_version="3.0",
                  double timeout_request_body=60.0, double timeout_write=60.0,
                  log_rejected=None, log_connection=None):
         self.app = app
-        self.backend = backend
-        self.call_soon = backend.call_soon
+        self.runtime = runtime
+        self.call_soon = runtime.call_soon
         self.pending_heads = []
         self.flush_heads_callback = self.flush_heads
         self.root_path = root_path
@@ -87,12 +84,12 @@ cdef class ServerState:
         self.timeout_write = timeout_write
         self.log_rejected = log_rejected
         self.log_connection = log_connection
-        cancelled = getattr(backend, "cancelled_error", None)
+        cancelled = getattr(runtime, "cancelled_error", None)
         self.propagate = (GeneratorExit,) if cancelled is None else (GeneratorExit, cancelled)
         self.limit_request_head = limit_request_head
         self.limit_concurrency = limit_concurrency or 0
         self.lifespan_state = lifespan_state if lifespan_state is not None else {}
-        self.default_headers = default_headers
+        self.default_headers = default_headers if default_headers is not None else []
         self.active_requests = 0
         self.running_apps = 0
         self.connections = set()
@@ -112,6 +109,23 @@ cdef class ServerState:
         for conn in list(self.connections):
             conn.check_timeout(now)
 
+    cpdef connection_closed(self, object core):
+        """A connection core is done with its connection (closed, or handed over)."""
+        self.connections.discard(core)
+        if self.drain_waiter is not None:
+            self.wake_if_drained()
+
+    cdef void wake_if_drained(self):
+        # Graceful shutdown: nothing left to wait for once no connection, request or app
+        # call remains. Only ever called while draining (drain_waiter set), so the hot
+        # path pays one `is not None`.
+        if self.connections or self.active_requests or self.running_apps:
+            return
+        waiter = self.drain_waiter
+        self.drain_waiter = None
+        if not waiter.done():
+            waiter.set_result(None)
+
 
 cdef class Stream:
     """What a cycle writes to. Subclasses: the HTTP/1.1 connection, the HTTP/2 stream."""
@@ -121,6 +135,18 @@ cdef class Stream:
 
     cpdef send_body(self, HTTPCycle cycle, bytes body, bint more_body):
         raise NotImplementedError
+
+    cpdef send_error(self, HTTPCycle cycle, int status, bytes body):
+        self.send_head(cycle, status, ERROR_HEADERS, body, False)
+
+    cpdef send_informational(self, HTTPCycle cycle, int status, list headers):
+        raise NotImplementedError(f"{type(self).__name__} sends no informational responses")
+
+    cpdef send_trailers(self, HTTPCycle cycle, list headers):
+        raise NotImplementedError(f"{type(self).__name__} sends no trailers")
+
+    cpdef push(self, HTTPCycle cycle, str path, list headers):
+        raise NotImplementedError(f"{type(self).__name__} has no server push")
 
     cpdef want_body(self, HTTPCycle cycle):
         pass
@@ -228,7 +254,7 @@ cdef class HTTPCycle:
             elif self.response_complete or self.input_ended:
                 # Nothing more will ever arrive for this request.
                 return {K_TYPE: T_DISCONNECT}
-            self.body_waiter = waiter = self.state.backend.create_waiter()
+            self.body_waiter = waiter = self.state.runtime.create_waiter()
             try:
                 await waiter
             finally:
@@ -321,7 +347,7 @@ cdef class HTTPCycle:
     async def _drain(self):
         """Wait until the stream accepts writes again (or the client is gone)."""
         while self.stream.writing_paused and not self.disconnected:
-            self.write_waiter = waiter = self.state.backend.create_waiter()
+            self.write_waiter = waiter = self.state.runtime.create_waiter()
             try:
                 await waiter
             finally:
@@ -340,7 +366,7 @@ cdef class HTTPCycle:
             if isinstance(exc, ClientDisconnectedError) and self.disconnected:
                 pass  # the app let our own disconnect signal escape: nothing to report
             elif isinstance(exc, state.propagate):
-                # The backend cancelling the task (shutdown): the stream closes an
+                # The runtime cancelling the task (shutdown): the stream closes an
                 # unfinished response in cycle_done; the cancellation must propagate.
                 raise
             else:
@@ -354,6 +380,8 @@ cdef class HTTPCycle:
         finally:
             self._release()
             state.running_apps -= 1
+            if state.drain_waiter is not None:
+                state.wake_if_drained()
             if not self.logged:
                 self._log_access()  # no complete response: logged as the app ends
             self.stream.cycle_done(self)
@@ -378,6 +406,8 @@ cdef class HTTPCycle:
         if self.counted:
             self.counted = False
             self.state.active_requests -= 1
+            if self.state.drain_waiter is not None:
+                self.state.wake_if_drained()
 
     cdef _app_failed(self, str message, object exc):
         if self.state.error_logger is not None:
@@ -386,10 +416,11 @@ cdef class HTTPCycle:
             else:
                 self.state.error_logger.error(message, exc_info=exc)
         if not self.response_started and not self.disconnected:
-            # Nothing sent yet: answer 500 and close. Otherwise the stream closes on cycle_done.
+            # Nothing sent yet: answer 500, framed by the stream (HTTP/1.1 closes after it).
+            # Otherwise the stream ends the response on cycle_done.
             self.status = 500
             self.response_started = True
             self.response_complete = True
             self.response_bytes = len(ERROR_BODY)
-            self.stream.send_head(self, 500, ERROR_HEADERS, ERROR_BODY, False)
+            self.stream.send_error(self, 500, ERROR_BODY)
             self._log_access()

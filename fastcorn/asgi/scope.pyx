@@ -1,0 +1,56 @@
+"""Protocol-neutral ASGI scope building (see scope.pxd)."""
+
+from urllib.parse import unquote as _unquote
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memchr
+
+from fastcorn.asgi.cycle cimport ServerState
+
+cdef object unquote = _unquote
+cdef str S_HTTP = "http"
+
+
+cdef tuple address(object addr):
+    """(host, port) with an int port; None for a unix socket peer (ASGI allows it)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (addr[0], int(addr[1]))
+    if isinstance(addr, str) and addr:
+        return (addr, None)
+    return None
+
+
+cdef dict http_template(ServerState state, tuple client, tuple server, str scheme):
+    # Key order is the scope's; the None values are filled per request.
+    return {
+        "type": S_HTTP, "asgi": None, "http_version": None, "server": server,
+        "client": client, "scheme": scheme, "method": None,
+        "root_path": state.root_path, "path": None, "raw_path": None,
+        "query_string": None, "headers": None, "state": None, "extensions": None,
+    }
+
+
+cdef dict http_scope(ServerState state, dict template, str http_version, str method,
+                     bytes raw_path, bytes query, list headers):
+    """One request's scope: its own dict, asgi and state copies (the spec requires them)."""
+    cdef str path
+    cdef dict scope
+    if memchr(PyBytes_AS_STRING(raw_path), b'%', PyBytes_GET_SIZE(raw_path)) != NULL:
+        path = unquote(raw_path.decode("latin-1"))
+    else:
+        path = raw_path.decode("latin-1")
+    root_path = state.root_path
+    if root_path:
+        path = root_path + path
+        raw_path = root_path.encode() + raw_path
+    scope = template.copy()
+    scope["asgi"] = state.asgi.copy()
+    scope["http_version"] = http_version
+    scope["method"] = method
+    scope["path"] = path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = query
+    scope["headers"] = headers
+    scope["state"] = state.lifespan_state.copy()
+    scope["extensions"] = {}
+    return scope

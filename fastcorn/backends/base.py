@@ -1,0 +1,38 @@
+"""What the server asks of a backend's runtime, on top of what the cores ask.
+
+The cores' part, :class:`fastcorn.asgi.types.Runtime` (spawn, cancel, create_waiter,
+call_soon, cancelled_error, start, time), is declared once at the bottom layer;
+:class:`ServerRuntime` extends it with what only the server calls. Each backend's runtime
+is typed as a ServerRuntime where it is made, so mypy checks it against both.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fastcorn.asgi.types import Runtime, Waiter
+from fastcorn.protocol.base import CoreFactory
+
+
+class ServerRuntime(Runtime, Protocol):
+    def call_soon_threadsafe(self, fn: Callable[[], Any], /) -> None:
+        """``call_soon`` from another thread (an embedding program's exit request)."""
+
+    async def sleep(self, seconds: float, /) -> None: ...
+
+    async def wait(self, waiter: Waiter, timeout: float, /) -> bool:
+        """Until ``waiter`` is set (True) or ``timeout`` seconds pass (False)."""
+
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory, /) -> None:
+        """Accept on ``sockets``; each connection starts with the core ``cores()`` makes."""
+
+    def close_listeners(self) -> None:
+        """Stop accepting: new connections are refused at once."""
+
+    def abort_all(self) -> None:
+        """The shutdown deadline passed: cancel whatever app tasks remain."""
+
+    async def install_signal_handlers(self, handler: Callable[[], None], /) -> None:
+        """Call ``handler`` on SIGINT/SIGTERM (main thread only)."""

@@ -1,0 +1,91 @@
+"""The one connection interface: what a protocol core receives and what a transport offers.
+
+Every protocol (HTTP/1.1 now; HTTP/2, WebSocket and the PROXY preamble next) is a *core*:
+fed bytes by a backend, answering through a narrow *transport*, never awaiting and never
+importing an event loop. The names are asyncio's Protocol and Transport methods, so an
+asyncio (or uvloop) transport drives a core with no glue; the trio backend and the test
+harness implement the same Transport.
+
+A core may hand its live connection to another core (an Upgrade to WebSocket or h2c, a
+PROXY preamble read, an HTTP/2 preface seen on the cleartext port) with :func:`hand_over`,
+passing the bytes it read past its own part. Backends never name a core: they ask the
+factory of :mod:`fastcorn.protocol.negotiate` for a connection's first one, and always
+call whichever core the transport holds now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class Transport(Protocol):
+    """What a core may call on its connection (asyncio.Transport's names)."""
+
+    def write(self, data: bytes, /) -> None:
+        """Queue bytes; never blocks. Past the transport's high-water mark it calls the
+        core's ``pause_writing()``, and ``resume_writing()`` once drained."""
+
+    def write_eof(self) -> None:
+        """Half-close: send what is queued, then FIN; reading goes on."""
+
+    def can_write_eof(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None:
+        """Close once what is queued has been sent; the core gets ``connection_lost``."""
+
+    def abort(self) -> None:
+        """Close now, dropping what is queued."""
+
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any:
+        """'peername', 'sockname', 'socket', 'sslcontext', 'ssl_object'..."""
+
+    def set_protocol(self, protocol: Any, /) -> None:
+        """Deliver every later event to ``protocol`` (the hand-over)."""
+
+    def get_protocol(self) -> Any: ...
+
+
+class Core(Protocol):
+    """What a backend (or the harness) calls on a connection's core."""
+
+    def connection_made(self, transport: Transport, /) -> None: ...
+    def data_received(self, data: bytes, /) -> None: ...
+
+    def eof_received(self) -> bool:
+        """The client half-closed; True keeps the connection open to finish answering."""
+
+    def connection_lost(self, exc: BaseException | None, /) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+
+    def check_timeout(self, now: float, /) -> None:
+        """The server's once-a-second sweep (ServerState.check_timeouts)."""
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: finish what is in flight, take nothing new."""
+
+    def abort(self) -> None:
+        """The graceful-shutdown deadline passed: answer what can be (503) and close."""
+
+
+#: Makes a connection's first core; called once per accepted connection.
+CoreFactory = Callable[[], Core]
+
+
+def hand_over(transport: Transport, core: Core, data: bytes = b"") -> None:
+    """Give a live connection to ``core``, with ``data``: bytes read past the old core's part.
+
+    The old core calls this as its last act: it has stopped its timers, released what it
+    registered (``ServerState.connection_closed``) and left reading resumed. From here on
+    the transport delivers every event to the new core, which is told the connection is
+    made (it registers itself and arms its own timers) and then gets ``data`` as if just
+    read.
+    """
+    transport.set_protocol(core)
+    core.connection_made(transport)
+    if data:
+        core.data_received(data)
