@@ -140,6 +140,8 @@ class Option:
     cli_only: bool = False
     group: str | None = None
     key: str | None = None
+    # Whether None is a value (a field typed ``X | None``); the app and config paths may be.
+    optional: bool = True
 
     @property
     def flag(self) -> str:
@@ -173,7 +175,9 @@ class Option:
 
     def _convert_one(self, value: Any, label: str) -> Any:
         if value is None:
-            return None
+            if self.optional:
+                return None
+            raise ConfigError(f"{label}: expected a value, got None")
         result: Any
         try:
             if self.is_bool:
@@ -234,13 +238,16 @@ def group(prefix: str = "") -> Any:
     return field(metadata={_GROUP_PREFIX: prefix})
 
 
-def _base_type(hint: Any) -> tuple[Any, bool]:
-    """(the type under ``X | None`` and ``tuple[X, ...]``, whether it is a tuple)."""
+def _base_type(hint: Any) -> tuple[Any, bool, bool]:
+    """(the type under ``X | None`` and ``tuple[X, ...]``, whether it is a tuple, whether
+    None is allowed)."""
+    optional = False
     if typing.get_origin(hint) in (Union, types.UnionType):
         (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = True
     if typing.get_origin(hint) is tuple:
-        return typing.get_args(hint)[0], True
-    return hint, False
+        return typing.get_args(hint)[0], True, optional
+    return hint, False, optional
 
 
 _PARSERS: dict[Any, Callable[[str], Any]] = {int: _parse_int, float: _parse_float, str: str}
@@ -253,7 +260,7 @@ def _group_options(table: str, prefix: str, cls: type) -> tuple[Option, ...]:
         spec = each.metadata.get(_SETTING)
         if not isinstance(spec, _Spec):
             raise TypeError(f"{cls.__name__}.{each.name} is not declared with setting()")
-        kind, repeat = _base_type(hints[each.name])
+        kind, repeat, optional = _base_type(hints[each.name])
         is_bool = kind is bool
         parse = spec.parse if spec.parse is not None else _PARSERS.get(kind, str)
         default: Any = each.default
@@ -262,6 +269,7 @@ def _group_options(table: str, prefix: str, cls: type) -> tuple[Option, ...]:
         options.append(Option(
             prefix + each.name, default, spec.help, parse=parse, choices=spec.choices,
             repeat=repeat, is_bool=is_bool, metavar=spec.metavar, group=table, key=each.name,
+            optional=optional,
         ))
     return tuple(options)
 

@@ -250,6 +250,10 @@ def test_config_from_flat_names_and_groups() -> None:
         Config(timeouts={"keep_alive": 1})
     with pytest.raises(ConfigError, match=r"^--timeout-keep-alive: must not be negative"):
         Config(timeout_keep_alive=-1)
+    # None only where the field's type allows it.
+    with pytest.raises(ConfigError, match=r"^--port: expected a value, got None$"):
+        Config(port=None)
+    assert Config(fd=None, limit_concurrency=None, log_config=None).server.fd is None
 
 
 def test_groups_are_frozen_checked_dataclasses() -> None:
