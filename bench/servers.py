@@ -128,13 +128,19 @@ def free_port() -> int:
 
 
 def _compiled(package: Path) -> list[Path]:
-    """Both compiled modules in ``package``, built for this interpreter, or []."""
+    """Every compiled module in ``package``, built for this interpreter, or [] if one is not.
+
+    The compiled modules are the checkout's ``.pyx`` files at any depth (``asgi/cycle.pyx``
+    is ``asgi/cycle.cpython-*.so``), as setup.py finds them: no list to keep up to date.
+    """
+    checkout = ROOT / "fastcorn"
+    stems = [path.relative_to(checkout).with_suffix("") for path in checkout.rglob("*.pyx")]
     found = [
-        next((package / f"{name}{suffix}" for suffix in EXTENSION_SUFFIXES
-              if (package / f"{name}{suffix}").is_file()), None)
-        for name in ("_parser", "asgi/cycle", "asgi/scope", "protocol/h1")
+        next((package / f"{stem}{suffix}" for suffix in EXTENSION_SUFFIXES
+              if (package / f"{stem}{suffix}").is_file()), None)
+        for stem in sorted(stems)
     ]  # fmt: skip
-    return [path for path in found if path is not None] if all(found) else []
+    return [path for path in found if path is not None] if stems and all(found) else []
 
 
 def _installed_fastcorn() -> Path | None:
@@ -168,8 +174,9 @@ def locate_fastcorn() -> tuple[Path, str]:
     built = _compiled(checkout)
     if built:
         oldest = min(path.stat().st_mtime for path in built)
-        sources = [*checkout.glob("*.pyx"), *checkout.glob("*.pxd")]
-        stale = [path.name for path in sources if path.stat().st_mtime > oldest]
+        sources = [*checkout.rglob("*.pyx"), *checkout.rglob("*.pxd")]
+        stale = [str(path.relative_to(checkout)) for path in sources
+                 if path.stat().st_mtime > oldest]  # fmt: skip
         note = "the checkout's fastcorn/, built in place"
         if stale:
             note += f" (warning: {', '.join(sorted(stale))} changed after the build)"

@@ -1,4 +1,5 @@
-"""The ``fastcorn`` command. Every flag is generated from :data:`fastcorn.config.OPTIONS`.
+"""The ``fastcorn`` command. Every flag is generated from :data:`fastcorn.config.OPTIONS`
+(itself generated from the fields of the settings groups in ``fastcorn/config.py``).
 
 Precedence, lowest first: defaults, the ``--config`` TOML file, ``FASTCORN_*`` environment
 variables, flags given on the command line. Every user error is one line on stderr,
@@ -19,6 +20,7 @@ from typing import Any, NoReturn
 
 from fastcorn.backends import BackendUnavailable, resolve_loop
 from fastcorn.config import (
+    GROUPS,
     OPTIONS,
     OPTIONS_BY_NAME,
     Config,
@@ -76,7 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,
     )
+    # One --help section per settings group ("timeouts options: ..."), in declaration order.
+    sections: dict[str, Any] = {}
     for option in OPTIONS:
+        target: Any = parser
+        if option.group is not None:
+            if option.group not in sections:
+                cls = GROUPS[option.group]
+                doc = (cls.__doc__ or "").strip().splitlines()[0]
+                sections[option.group] = parser.add_argument_group(
+                    f"[{option.group}] options", doc.replace("%", "%%"))
+            target = sections[option.group]
         kwargs: dict[str, Any] = {"help": _help(option), "default": argparse.SUPPRESS}
         if option.choices is not None:
             # Shown in --help; validated by Option.convert so the error is ours, one line.
@@ -84,14 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         elif option.metavar is not None:
             kwargs["metavar"] = option.metavar
         if option.name == "app":
-            parser.add_argument("app", nargs="?", **kwargs)
+            target.add_argument("app", nargs="?", **kwargs)
         elif option.is_bool:
             kwargs.pop("metavar", None)
-            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, **kwargs)
+            target.add_argument(option.flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif option.repeat:
-            parser.add_argument(option.flag, action="append", dest=option.name, **kwargs)
+            target.add_argument(option.flag, action="append", dest=option.name, **kwargs)
         else:
-            parser.add_argument(option.flag, dest=option.name, **kwargs)
+            target.add_argument(option.flag, dest=option.name, **kwargs)
     parser.add_argument("--version", action="version", version=_version())
     return parser
 

@@ -1,8 +1,20 @@
-"""Every fastcorn option, declared once.
+"""Every fastcorn option, declared once, as a typed field of a settings group.
 
-The command line (``cli.py``), the ``FASTCORN_*`` environment variables and the keys of a
-TOML file given with ``--config`` are all generated from :data:`OPTIONS`, so an option's
-name, type, default and help text live in exactly one place.
+A group is a small frozen dataclass per concern (:class:`ServerSettings`,
+:class:`HTTP1Settings`, :class:`TimeoutSettings`, :class:`LimitSettings`,
+:class:`LoggingSettings`); :class:`Config` holds one of each, so ``config.timeouts.keep_alive``
+is a ``float`` to mypy and a misspelt option is a type error. From the fields come the
+command line (``cli.py``), the ``FASTCORN_*`` environment variables and the keys of a TOML
+file given with ``--config``: :data:`OPTIONS` is generated from them.
+
+Each option has a flat name: the group's prefix and the field's name (``timeout_`` +
+``keep_alive``). The flag (``--timeout-keep-alive``), the environment variable
+(``FASTCORN_TIMEOUT_KEEP_ALIVE``), the flat TOML key and the keyword of
+``Config(...)`` / :func:`fastcorn.run` use it; a TOML file may also give the option in its
+group's table (``[timeouts]`` / ``keep_alive = 5``).
+
+A new group is one more frozen dataclass whose fields are declared with :func:`setting`,
+and one more field of :class:`Config` declared with :func:`group`.
 
 Precedence, lowest first: defaults, the TOML file, the environment, the command line
 (and for the Python API, keyword arguments to :func:`fastcorn.run` / :class:`Config`).
@@ -10,16 +22,25 @@ Precedence, lowest first: defaults, the TOML file, the environment, the command 
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
+
+from fastcorn.backends import LOOP_CHOICES
+from fastcorn.errors import ConfigError
+from fastcorn.logging import LEVELS
+
+__all__ = [
+    "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
+    "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
+    "setting", "group", "load_toml", "load_env", "split_host_port",
+]
 
 ENV_PREFIX = "FASTCORN_"
-
-
-class ConfigError(ValueError):
-    """A bad option value; its message is one line that names the option."""
 
 
 def _parse_bool(text: str) -> bool:
@@ -98,7 +119,12 @@ def _parse_address(text: str) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One option: its Python name is also the TOML key; the flag and env var derive from it."""
+    """One option as the CLI, the environment and TOML see it, generated from a field.
+
+    ``name`` is the flat name (also the flat TOML key and the ``Config`` keyword); the
+    flag and the env var derive from it. ``group`` / ``key`` are the settings group's
+    table and field (None for ``app`` and ``config``, which belong to no group).
+    """
 
     name: str
     default: Any
@@ -112,6 +138,10 @@ class Option:
     metavar: str | None = None
     # Options only meaningful on the command line (the app path, the config file itself).
     cli_only: bool = False
+    group: str | None = None
+    key: str | None = None
+    # Whether None is a value (a field typed ``X | None``); the app and config paths may be.
+    optional: bool = True
 
     @property
     def flag(self) -> str:
@@ -120,6 +150,11 @@ class Option:
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
+
+    @property
+    def toml_key(self) -> str:
+        """The key in its group's table, ``table.key`` (the flat ``name`` works as well)."""
+        return self.name if self.group is None else f"{self.group}.{self.key}"
 
     def convert(self, value: Any, label: str | None = None) -> Any:
         """Turn a value from any source (CLI text, env text, TOML or Python) into the option's type.
@@ -140,7 +175,10 @@ class Option:
 
     def _convert_one(self, value: Any, label: str) -> Any:
         if value is None:
-            return None
+            if self.optional:
+                return None
+            raise ConfigError(f"{label}: expected a value, got None")
+        result: Any
         try:
             if self.is_bool:
                 result = value if isinstance(value, bool) else _parse_bool(str(value))
@@ -161,64 +199,278 @@ class Option:
         return result
 
 
+# -- declaring options --------------------------------------------------------------------
+
+_SETTING = "fastcorn.setting"
+_GROUP_PREFIX = "fastcorn.prefix"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    help: str
+    parse: Callable[[str], Any] | None
+    choices: tuple[str, ...] | None
+    metavar: str | None
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    choices: Iterable[str] | None = None,
+    metavar: str | None = None,
+) -> Any:
+    """A settings field: its default, help text and (when its type is not enough) the
+    parser of its text form, its choices and the metavar shown in ``--help``.
+
+    The field's type gives the rest: ``bool`` makes ``--x / --no-x`` flags, ``int`` and
+    ``float`` parse numbers, ``tuple[str, ...]`` makes a repeatable flag (a comma
+    separated list in the environment), ``X | None`` allows None.
+    """
+    spec = _Spec(help, parse, None if choices is None else tuple(choices), metavar)
+    return field(default=default, metadata={_SETTING: spec})
+
+
+def group(prefix: str = "") -> Any:
+    """A :class:`Config` field holding a settings group; ``prefix`` + a field's name is
+    the option's flat name (``timeout_`` + ``keep_alive``). The field's type is the group."""
+    return field(metadata={_GROUP_PREFIX: prefix})
+
+
+def _base_type(hint: Any) -> tuple[Any, bool, bool]:
+    """(the type under ``X | None`` and ``tuple[X, ...]``, whether it is a tuple, whether
+    None is allowed)."""
+    optional = False
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = True
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0], True, optional
+    return hint, False, optional
+
+
+_PARSERS: dict[Any, Callable[[str], Any]] = {int: _parse_int, float: _parse_float, str: str}
+
+
+def _group_options(table: str, prefix: str, cls: type) -> tuple[Option, ...]:
+    hints = typing.get_type_hints(cls)
+    options = []
+    for each in dataclasses.fields(cls):
+        spec = each.metadata.get(_SETTING)
+        if not isinstance(spec, _Spec):
+            raise TypeError(f"{cls.__name__}.{each.name} is not declared with setting()")
+        kind, repeat, optional = _base_type(hints[each.name])
+        is_bool = kind is bool
+        parse = spec.parse if spec.parse is not None else _PARSERS.get(kind, str)
+        default: Any = each.default
+        if repeat:
+            default = list(default)  # as the CLI gives it (the group keeps a tuple)
+        options.append(Option(
+            prefix + each.name, default, spec.help, parse=parse, choices=spec.choices,
+            repeat=repeat, is_bool=is_bool, metavar=spec.metavar, group=table, key=each.name,
+            optional=optional,
+        ))
+    return tuple(options)
+
+
+class _Settings:
+    """What every settings group shares: its values are converted and checked as they
+    are set, so a group built directly (``TimeoutSettings(keep_alive=5)``) is as valid as
+    one built from the command line."""
+
+    def __post_init__(self) -> None:
+        for option in _OPTIONS_OF_CLASS[type(self)]:
+            assert option.key is not None
+            value = option.convert(getattr(self, option.key))
+            object.__setattr__(self, option.key, tuple(value) if option.repeat else value)
+
+
+# -- the groups -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSettings(_Settings):
+    """Where to listen, which loop, and how to find and start the app."""
+
+    host: str = setting("127.0.0.1", "Address to bind (IPv4 or IPv6).", metavar="HOST")
+    port: int = setting(8000, "Port to bind.", parse=_parse_port, metavar="PORT")
+    bind: tuple[str, ...] = setting(
+        (), "Bind HOST:PORT, [V6]:PORT or unix:PATH; repeatable. Overrides host/port.",
+        parse=_parse_address, metavar="ADDRESS")
+    fd: int | None = setting(
+        None, "Serve on an already bound, inherited socket file descriptor.",
+        parse=_parse_non_negative_int, metavar="FD")
+    backlog: int = setting(2048, "Listen backlog.", parse=_parse_positive_int, metavar="N")
+    loop: str = setting("auto", "Event loop backend; auto picks uvloop when it is installed.",
+                        choices=LOOP_CHOICES)
+    lifespan: str = setting(
+        "auto", "Lifespan protocol: auto serves apps that do not support it.",
+        choices=("auto", "on", "off"))
+    factory: bool = setting(
+        False, "Treat APP as a factory: call it with no arguments to get the app.")
+    app_dir: str = setting(".", "Directory to put first on sys.path when importing the app.",
+                           metavar="DIR")
+    root_path: str = setting("", "ASGI root_path for apps mounted below a URL prefix.",
+                             metavar="PATH")
+
+
+@dataclass(frozen=True)
+class HTTP1Settings(_Settings):
+    """What only HTTP/1.1 has: its request head and its response headers."""
+
+    limit_request_head: int = setting(
+        65536, "Largest request head in bytes (431 above it).",
+        parse=_parse_positive_int, metavar="BYTES")
+    server_header: bool = setting(True, "Send 'server: fastcorn' on every response.")
+
+
+@dataclass(frozen=True)
+class TimeoutSettings(_Settings):
+    """Seconds before a connection, a request or the server gives up."""
+
+    keep_alive: float = setting(
+        65.0,
+        "Seconds an idle keep-alive connection is kept open. Longer than the 60 s idle "
+        "timeout of common load balancers so that the balancer, not fastcorn, closes first.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    request_head: float = setting(
+        10.0, "Seconds a client has to send a complete request head (slowloris guard; 408).",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    request_body: float = setting(
+        60.0,
+        "Seconds a request body may pause between reads before the request is cut (408 if "
+        "not yet answered); 0 disables.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    write: float = setting(
+        60.0,
+        "Seconds a client may stop reading a response (no progress while writing is "
+        "paused) before the connection is cut; 0 disables.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    graceful_shutdown: float = setting(
+        30.0, "Seconds in-flight requests get to finish after SIGINT/SIGTERM.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+
+
+@dataclass(frozen=True)
+class LimitSettings(_Settings):
+    """Server-wide limits on the work taken on."""
+
+    concurrency: int | None = setting(
+        None, "Most requests in flight at once (503 above it).",
+        parse=_parse_positive_int, metavar="N")
+
+
+@dataclass(frozen=True)
+class LoggingSettings(_Settings):
+    """fastcorn's loggers: their level, an optional configuration file, the access log."""
+
+    log_level: str = setting("info", "Log level.", choices=LEVELS)
+    log_config: str | None = setting(
+        None,
+        "A logging configuration file for fastcorn's loggers and your own: JSON or YAML "
+        "(a logging.config.dictConfig dictionary) or INI (logging.config.fileConfig). "
+        "Its handlers replace fastcorn's stderr ones.", metavar="PATH")
+    access_log: bool = setting(True, "Log one line per request on 'fastcorn.access'.")
+
+
+# -- the resolved options of one server -----------------------------------------------------
+
+
+@dataclass(init=False)
+class Config:
+    """The resolved options of one server: the app and one settings object per group.
+
+    ``Config(app, port=9, timeout_keep_alive=5)`` takes the flat option names (as
+    :func:`fastcorn.run` does) and checks them as the CLI does; a whole group may be given
+    as well (``Config(app, timeouts=TimeoutSettings(keep_alive=5))``), flat options of the
+    same group applying on top of it.
+    """
+
+    app: Any
+    server: ServerSettings = group()
+    http1: HTTP1Settings = group()
+    timeouts: TimeoutSettings = group(prefix="timeout_")
+    limits: LimitSettings = group(prefix="limit_")
+    logging: LoggingSettings = group()
+
+    def __init__(self, app: Any = None, **options: Any) -> None:
+        self.app = app
+        given: dict[str, Any] = {}
+        changes: dict[str, dict[str, Any]] = {table: {} for table in GROUPS}
+        for name, value in options.items():
+            if name in GROUPS:
+                if not isinstance(value, GROUPS[name]):
+                    raise ConfigError(
+                        f"{name}: expected a {GROUPS[name].__name__}, got {value!r}")
+                given[name] = value
+                continue
+            option = OPTIONS_BY_NAME.get(name)
+            if option is None or option.group is None:
+                raise ConfigError(f"unknown option {name!r}")
+            changes[option.group][option.key] = value  # type: ignore[index]
+        for table, cls in GROUPS.items():
+            base = given.get(table)
+            # The group's __post_init__ converts and checks the values (labelled by flag).
+            settings = cls(**changes[table]) if base is None else dataclasses.replace(
+                base, **changes[table])
+            setattr(self, table, settings)
+
+    def flat(self) -> dict[str, Any]:
+        """Every option by its flat name (``timeout_keep_alive``), as the CLI names it."""
+        return {
+            option.name: getattr(getattr(self, option.group), option.key)
+            for option in OPTIONS if option.group is not None and option.key is not None
+        }
+
+    @property
+    def backlog(self) -> int:
+        """Transitional alias of ``server.backlog``: ``fastcorn/backends/asyncio.py`` still
+        reads ``server.config.backlog``; remove once it reads ``config.server.backlog``."""
+        return self.server.backlog
+
+
+def _collect_groups() -> dict[str, tuple[type[_Settings], str]]:
+    hints = typing.get_type_hints(Config)
+    return {
+        each.name: (hints[each.name], each.metadata[_GROUP_PREFIX])
+        for each in dataclasses.fields(Config) if _GROUP_PREFIX in each.metadata
+    }
+
+
+# table name -> settings class, in declaration order.
+GROUPS: dict[str, type[_Settings]] = {
+    table: cls for table, (cls, _) in _collect_groups().items()
+}
+_OPTIONS_OF_CLASS: dict[type, tuple[Option, ...]] = {
+    cls: _group_options(table, prefix, cls)
+    for table, (cls, prefix) in _collect_groups().items()
+}
+
 OPTIONS: tuple[Option, ...] = (
     Option("app", None, "The ASGI app as 'module:attribute'.", cli_only=True, metavar="APP"),
-    Option("config", None, "A TOML file of options (keys are option names with underscores).",
-           cli_only=True, metavar="PATH"),
-    Option("host", "127.0.0.1", "Address to bind (IPv4 or IPv6).", metavar="HOST"),
-    Option("port", 8000, "Port to bind.", parse=_parse_port, metavar="PORT"),
-    Option("bind", [], "Bind HOST:PORT, [V6]:PORT or unix:PATH; repeatable. Overrides host/port.",
-           parse=_parse_address, repeat=True, metavar="ADDRESS"),
-    Option("fd", None, "Serve on an already bound, inherited socket file descriptor.",
-           parse=_parse_non_negative_int, metavar="FD"),
-    Option("backlog", 2048, "Listen backlog.", parse=_parse_positive_int, metavar="N"),
-    Option("loop", "auto", "Event loop backend; auto picks uvloop when it is installed.",
-           choices=("auto", "asyncio", "uvloop", "trio")),
-    Option("lifespan", "auto", "Lifespan protocol: auto serves apps that do not support it.",
-           choices=("auto", "on", "off")),
-    Option("factory", False, "Treat APP as a factory: call it with no arguments to get the app.",
-           is_bool=True),
-    Option("app_dir", ".", "Directory to put first on sys.path when importing the app.",
-           metavar="DIR"),
-    Option("root_path", "", "ASGI root_path for apps mounted below a URL prefix.",
-           metavar="PATH"),
-    Option("log_level", "info", "Log level.",
-           choices=("critical", "error", "warning", "info", "debug", "trace")),
-    Option("log_config", None,
-           "A logging configuration file for fastcorn's loggers and your own: JSON or YAML "
-           "(a logging.config.dictConfig dictionary) or INI (logging.config.fileConfig). "
-           "Its handlers replace fastcorn's stderr ones.", metavar="PATH"),
-    Option("access_log", True, "Log one line per request on 'fastcorn.access'.", is_bool=True),
-    Option("server_header", True, "Send 'server: fastcorn' on every response.", is_bool=True),
-    Option("timeout_keep_alive", 65.0,
-           "Seconds an idle keep-alive connection is kept open. Longer than the 60 s idle "
-           "timeout of common load balancers so that the balancer, not fastcorn, closes first.",
-           parse=_parse_non_negative_float, metavar="SECONDS"),
-    Option("timeout_request_head", 10.0,
-           "Seconds a client has to send a complete request head (slowloris guard; 408).",
-           parse=_parse_non_negative_float, metavar="SECONDS"),
-    Option("timeout_request_body", 60.0,
-           "Seconds a request body may pause between reads before the request is cut (408 if "
-           "not yet answered); 0 disables.",
-           parse=_parse_non_negative_float, metavar="SECONDS"),
-    Option("timeout_write", 60.0,
-           "Seconds a client may stop reading a response (no progress while writing is "
-           "paused) before the connection is cut; 0 disables.",
-           parse=_parse_non_negative_float, metavar="SECONDS"),
-    Option("timeout_graceful_shutdown", 30.0,
-           "Seconds in-flight requests get to finish after SIGINT/SIGTERM.",
-           parse=_parse_non_negative_float, metavar="SECONDS"),
-    Option("limit_request_head", 65536, "Largest request head in bytes (431 above it).",
-           parse=_parse_positive_int, metavar="BYTES"),
-    Option("limit_concurrency", None, "Most requests in flight at once (503 above it).",
-           parse=_parse_positive_int, metavar="N"),
+    Option("config", None,
+           "A TOML file of options: flat keys named as the options (port = 8000), or one "
+           "table per group ([timeouts] keep_alive = 5).", cli_only=True, metavar="PATH"),
+    *(option for options in _OPTIONS_OF_CLASS.values() for option in options),
 )
 
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 
+# table name -> {key in the table: option}
+_TABLES: dict[str, dict[str, Option]] = {
+    table: {option.key: option for option in _OPTIONS_OF_CLASS[cls] if option.key}
+    for table, cls in GROUPS.items()
+}
+
 
 def load_toml(path: str) -> dict[str, Any]:
-    """Read a TOML options file; unknown keys and bad values raise ConfigError."""
+    """Read a TOML options file; unknown keys and bad values raise ConfigError.
+
+    Returns ``{flat option name: value}``. Options may be flat keys (``timeout_keep_alive``)
+    or keys of their group's table (``[timeouts]`` ``keep_alive``); dashes may stand for
+    underscores. Giving one option twice is an error.
+    """
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError:  # Python 3.10
@@ -237,13 +489,35 @@ def load_toml(path: str) -> dict[str, Any]:
             raise ConfigError(f"--config: {path} has no [tool.fastcorn] table")
         data = tool["fastcorn"]
     result: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # option name -> the key that set it
+
+    def put(option: Option, key: str, value: Any) -> None:
+        if option.name in seen:
+            raise ConfigError(
+                f"--config: {seen[option.name]!r} and {key!r} both set {option.name} in {path}")
+        seen[option.name] = key
+        result[option.name] = option.convert(value, f"{path}: {key}")
+
     for key, value in data.items():
         name = key.replace("-", "_")
+        table = _TABLES.get(name)
+        if table is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"--config: {key!r} in {path} must be a table ([{key}])")
+            for sub, sub_value in value.items():
+                option = table.get(sub.replace("-", "_"))
+                if option is None:
+                    raise ConfigError(f"--config: unknown option '{key}.{sub}' in {path}")
+                put(option, f"{key}.{sub}", sub_value)
+            continue
         option = OPTIONS_BY_NAME.get(name)
         # 'app' is allowed (the app path may live in the file); 'config' is not.
         if option is None or name == "config":
+            if isinstance(value, dict):
+                raise ConfigError(f"--config: unknown table [{key}] in {path} "
+                                  f"(tables: {', '.join(_TABLES)})")
             raise ConfigError(f"--config: unknown option {key!r} in {path}")
-        result[name] = option.convert(value, f"{path}: {key}")
+        put(option, key, value)
     return result
 
 
@@ -255,31 +529,3 @@ def load_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         if option.env in environ and option.name != "config":
             result[option.name] = option.convert(environ[option.env], option.env)
     return result
-
-
-@dataclass
-class Config:
-    """The resolved options of one server. Build it with keyword arguments named as in OPTIONS."""
-
-    app: Any = None
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def __init__(self, app: Any = None, **options: Any) -> None:
-        self.app = app
-        self.values = {}
-        for option in OPTIONS:
-            if option.cli_only:
-                continue
-            default = option.default
-            self.values[option.name] = list(default) if isinstance(default, list) else default
-        for name, value in options.items():
-            given = OPTIONS_BY_NAME.get(name)
-            if given is None or given.cli_only:
-                raise ConfigError(f"unknown option {name!r}")
-            self.values[name] = given.convert(value)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None

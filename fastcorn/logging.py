@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from fastcorn.config import ConfigError
+from fastcorn.errors import ConfigError
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -197,7 +197,7 @@ def format_client(client: Client) -> str:
     if ":" in host:  # IPv6
         host = f"[{host}]"
     if len(client) > 1:
-        return f"{host}:{client[1]}"  # type: ignore[misc]
+        return f"{host}:{client[1]}"
     return host
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import time
 from email.utils import formatdate
 from typing import Any, cast
 
+from fastcorn import backends
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
-from fastcorn.backends import resolve_loop
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.config import Config, split_host_port
 from fastcorn.importer import load_app
@@ -108,7 +107,7 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.app = load_app(config.app, config.app_dir, config.factory)
+        self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
         self.unix_paths: list[str] = []  # unlinked at shutdown (closed sockets forget their names)
         self.state: ServerState | None = None
@@ -119,7 +118,7 @@ class Server:
         self.lifespan_state: dict[str, Any] = {}
 
     def bind(self) -> None:
-        config = self.config
+        config = self.config.server
         if self.sockets:
             return
         if config.fd is not None:
@@ -176,29 +175,29 @@ class Server:
         logger.info("Started server process [%d]", os.getpid())
         if debug_enabled():
             logger.debug("Loop %s; options: %s", runtime.name, ", ".join(
-                f"{name}={value!r}" for name, value in config.values.items()))
+                f"{name}={value!r}" for name, value in config.flat().items()))
         # App errors go through it: on trio it turns "this app needs asyncio" into one line.
         app_logger = AppErrorLogger(runtime.name)
         app = trace_app(self.app) if trace_enabled() else self.app  # ASGI messages at trace
         state = ServerState(
             app, runtime,
-            root_path=config.root_path,
-            access_log=config.access_log,
-            log_access=log_access if config.access_log else None,
+            root_path=config.server.root_path,
+            access_log=config.logging.access_log,
+            log_access=log_access if config.logging.access_log else None,
             error_logger=cast(logging.Logger, app_logger),
-            timeout_keep_alive=config.timeout_keep_alive,
-            timeout_request_head=config.timeout_request_head,
-            timeout_request_body=config.timeout_request_body,
-            timeout_write=config.timeout_write,
-            limit_request_head=config.limit_request_head,
-            limit_concurrency=config.limit_concurrency,
+            timeout_keep_alive=config.timeouts.keep_alive,
+            timeout_request_head=config.timeouts.request_head,
+            timeout_request_body=config.timeouts.request_body,
+            timeout_write=config.timeouts.write,
+            limit_request_head=config.http1.limit_request_head,
+            limit_concurrency=config.limits.concurrency,
             lifespan_state=self.lifespan_state,
-            default_headers=date_headers(config.server_header),
+            default_headers=date_headers(config.http1.server_header),
             asgi_version=getattr(self.app, "asgi_version", "3.0"),
             **_log_hooks(),
         )
         self.state = state
-        lifespan = Lifespan(app, runtime, config.lifespan, self.lifespan_state, app_logger)
+        lifespan = Lifespan(app, runtime, config.server.lifespan, self.lifespan_state, app_logger)
         try:
             await lifespan.startup()
         except LifespanFailure as exc:
@@ -233,7 +232,7 @@ class Server:
         # thread): it is waited for too, so that the loop does not close under it.
         if state.connections or state.active_requests or state.running_apps:
             state.drain_waiter = runtime.create_waiter()
-            await runtime.wait(state.drain_waiter, self.config.timeout_graceful_shutdown)
+            await runtime.wait(state.drain_waiter, self.config.timeouts.graceful_shutdown)
             state.drain_waiter = None
         if state.connections or state.active_requests or state.running_apps:
             logger.warning("Graceful shutdown timed out: closing %d connection(s).",
@@ -251,7 +250,7 @@ class Server:
         assert runtime is not None
         while True:
             await runtime.sleep(1.0 - time.time() % 1.0)
-            state.default_headers = date_headers(self.config.server_header)
+            state.default_headers = date_headers(self.config.http1.server_header)
             state.check_timeouts(runtime.time())
 
 
@@ -273,20 +272,17 @@ def run(config: Config) -> int:
 
     A bad ``log_config`` file raises ConfigError (the CLI's exit status 2).
     """
-    configure_logging(config.log_level, config.access_log, config.log_config)
-    loop = resolve_loop(config.loop)
+    configure_logging(config.logging.log_level, config.logging.access_log,
+                      config.logging.log_config)
+    loop = backends.resolve_loop(config.server.loop)
     server = Server(config)
     try:
         server.bind()
     except OSError as exc:
         logger.error("%s", exc if isinstance(exc, BindError) else f"Cannot bind: {exc}")
         return EXIT_BIND_FAILED
-    if loop == "trio":
-        from fastcorn.backends import trio as backend
-    else:
-        from fastcorn.backends import asyncio as backend  # type: ignore[no-redef]
     try:
-        return backend.run(server, loop)
+        return backends.run(server, loop)
     except KeyboardInterrupt:
         return 1
     finally:
@@ -304,7 +300,8 @@ async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
         config = Config(app=app, **options)
     elif app is not None:
         config.app = app
-    configure_logging(config.log_level, config.access_log, config.log_config)
+    configure_logging(config.logging.log_level, config.logging.access_log,
+                      config.logging.log_config)
     server = Server(config)
     try:
         server.bind()
@@ -314,28 +311,8 @@ async def serve(app: Any, config: Config | None = None, **options: Any) -> int:
         logger.error("%s", exc if isinstance(exc, BindError) else f"Cannot bind: {exc}")
         return EXIT_BIND_FAILED
     try:
-        if "trio" in sys.modules and _in_trio():
-            from fastcorn.backends import trio as trio_backend
-
-            return await trio_backend.serve(server)
-        import asyncio
-
-        from fastcorn.backends import asyncio as asyncio_backend
-
-        # Named for the log's "listening on ... (loop: ...)" line.
-        running = type(asyncio.get_running_loop()).__module__
-        return await asyncio_backend.serve(
-            server, "uvloop" if running.startswith("uvloop") else "asyncio")
+        # The backend of the loop running this task (the registry tells which it is).
+        return await backends.serve(server)
     finally:
         for sock in server.sockets:
             sock.close()
-
-
-def _in_trio() -> bool:
-    import trio
-
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True

@@ -29,8 +29,10 @@ from typing import Any
 import psutil
 import pytest
 
+from fastcorn.backends import LOOPS
+
 REPO = Path(__file__).resolve().parent.parent
-BACKENDS = ("asyncio", "uvloop", "trio")
+BACKENDS = tuple(LOOPS)  # asyncio, uvloop, trio: the backend registry
 STARTUP_TIMEOUT = 20.0
 LISTENING = re.compile(r"fastcorn listening on (\S+) \(loop: (\w+)\)")
 

@@ -1,7 +1,9 @@
-"""Packaging: every import is declared in pyproject.toml, and an unbuilt checkout says what to do.
+"""Packaging: every import is declared in pyproject.toml, an unbuilt checkout says what to do,
+and the sdist and wheel hold every module, found from the tree (no hand-kept list).
 
-CI proves the install in a brand-new venv (``.ci/run``); these checks say which declaration
-is missing, and run in a second.
+CI proves the editable install in a brand-new venv (``.ci/run``); these checks say which
+declaration is missing, and run in a second, except the one that builds the sdist and the wheel
+and installs the wheel into a fresh venv (about half a minute).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import shutil
 import site as sitelib
 import subprocess
 import sys
+import tarfile
+import zipfile
 from collections.abc import Iterable
 from importlib import metadata
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +212,130 @@ def test_without_any_build_the_error_says_how_to_build(tmp_path: Path) -> None:
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: fastcorn's compiled extension is missing in "), last
     assert "pip install ." in last and "pip install -e ." in last
+
+
+def test_a_partial_build_names_the_compiled_modules_it_lacks(tmp_path: Path) -> None:
+    """A checkout built before a .pyx was added: the error names the unbuilt module."""
+    package = tmp_path / "fastcorn"
+    for folder in (package / "asgi", package / "protocol", package / "__pycache__"):
+        folder.mkdir(parents=True)
+    shutil.copyfile(ROOT / "fastcorn" / "_unbuilt.py", package / "_unbuilt.py")
+    (package / "_parser.pyx").write_text("")
+    (package / f"_parser{EXTENSION_SUFFIXES[0]}").write_text("")
+    (package / "asgi" / "cycle.pyx").write_text("")  # added after the build
+    (package / "protocol" / "h1.cpython-39-x86_64-linux-gnu.so").write_text("")  # another Python
+    (package / "__pycache__" / "x.cpython-311.pyc").write_text("")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from fastcorn import _unbuilt; "
+        "print(sorted(_unbuilt.compiled_modules(sys.argv[1] + '/fastcorn').items())); "
+        "print(_unbuilt.explain(ImportError('the loader said so')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)
+    found, message = done.stdout.strip().splitlines()
+    assert found == str([("_parser", True), ("asgi.cycle", False), ("protocol.h1", False)])
+    assert message.startswith(f"fastcorn: {package} was built before asgi.cycle, protocol.h1 ")
+    assert "pip install -e ." in message and "build_ext --inplace" in message
+
+
+# -- the sdist and the wheel, built from a clean copy of the checkout --------------------------
+
+
+def compiled_modules(package: Path) -> list[str]:
+    """The dotted name of every .pyx under ``package`` (a ``fastcorn/`` folder), at any depth:
+    what setup.py builds, found the same way, so a new compiled module is checked at once."""
+    return sorted(".".join(path.relative_to(package.parent).with_suffix("").parts)
+                  for path in package.rglob("*.pyx"))  # fmt: skip
+
+
+def _sources(package: Path, *patterns: str) -> set[str]:
+    """Paths (``fastcorn/asgi/cycle.pyi``) of the files under ``package`` matching a pattern."""
+    return {path.relative_to(package.parent).as_posix()
+            for pattern in patterns for path in package.rglob(pattern)
+            if "__pycache__" not in path.parts}  # fmt: skip
+
+
+def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400, **kwargs)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.mark.timeout(600)
+def test_sdist_and_wheel_hold_every_module_and_the_wheel_imports_in_a_fresh_venv(
+    tmp_path: Path,
+) -> None:
+    """``pip install fastcorn`` from the sdist, or the wheel it builds, on a clean machine.
+
+    The sdist is built from a copy of the checkout without any build product (as CI's clean
+    copy), the wheel from that sdist unpacked (so the sdist must hold every source the build
+    needs), and the wheel is installed into a new venv without system site-packages, where
+    each compiled module is imported by its dotted name from outside the checkout.
+    """
+    pytest.importorskip("Cython", reason="the build needs Cython: pip install -e '.[dev]'")
+    src, dist = tmp_path / "src", tmp_path / "dist"
+    src.mkdir()
+    for path in ROOT.iterdir():  # setup.py, pyproject.toml, README.md, MANIFEST.in...
+        if path.is_file() and not path.name.startswith("."):
+            shutil.copy2(path, src / path.name)
+    shutil.copytree(ROOT / "fastcorn", src / "fastcorn", ignore=shutil.ignore_patterns(
+        "__pycache__", "*.so", "*.pyd", "*.c", "*.html"))
+    package = src / "fastcorn"
+    modules = compiled_modules(package)
+    assert "fastcorn._parser" in modules, modules
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FASTCORN_"))}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    # The sdist: every source of every package, no build product.
+    _run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+          "build_meta.build_sdist(sys.argv[1])", str(dist)], cwd=src, env=env)
+    (sdist,) = dist.glob("fastcorn-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        top = archive.getnames()[0].split("/")[0]
+        in_sdist = {name.removeprefix(top + "/") for name in archive.getnames()}
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(tmp_path / "unpacked", **safe)  # type: ignore[arg-type]
+    expected = _sources(package, "*.py", "*.pyx", "*.pxd", "*.pxi", "*.pyi", "py.typed")
+    assert not expected - in_sdist, f"the sdist lacks {sorted(expected - in_sdist)}"
+    products = sorted(n for n in in_sdist if n.endswith((".c", ".so", ".pyd", ".html")))
+    assert not products, f"the sdist holds build products {products}"
+
+    # The wheel, built from the unpacked sdist: each compiled module, every stub, declaration
+    # and Python file, py.typed; no generated C.
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+          "-w", str(dist), str(tmp_path / "unpacked" / top)], env=env)
+    (wheel,) = dist.glob("fastcorn-*.whl")
+    in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    expected = _sources(package, "*.py", "*.pxd", "*.pyi", "py.typed")
+    assert "fastcorn/py.typed" in expected
+    assert not expected - in_wheel, f"the wheel lacks {sorted(expected - in_wheel)}"
+    for module in modules:
+        path = module.replace(".", "/")
+        assert any(path + suffix in in_wheel for suffix in EXTENSION_SUFFIXES), (
+            f"the wheel has no compiled {module} for this Python: {sorted(in_wheel)}")
+        assert path + ".pyi" in in_wheel, f"the wheel has no stub for {module}"
+    built = sorted(name.split(".")[0].replace("/", ".") for name in in_wheel
+                   if name.endswith(tuple(EXTENSION_SUFFIXES)))  # fmt: skip
+    assert built == modules, "the wheel's compiled modules are not the .pyx files"
+    generated = sorted(name for name in in_wheel if name.endswith((".c", ".html")))
+    assert not generated, f"the wheel holds generated files {generated}"
+
+    # A fresh venv with the wheel and its dependencies only; imports from outside the checkout.
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=env)
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", str(wheel)],
+         env=env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import importlib, sys; "
+        "print('\\n'.join(importlib.import_module(m).__file__ for m in sys.argv[1:]))"
+    )
+    done = _run([str(python), "-I", "-c", code, *modules], cwd=elsewhere, env=env)
+    files = [Path(line) for line in done.stdout.splitlines()]
+    assert len(files) == len(modules), done.stdout
+    for module, file in zip(modules, files, strict=True):
+        assert file.resolve().is_relative_to(venv.resolve()), f"{module} came from {file}"
+    _run([str(venv / "bin" / "fastcorn"), "--help"], cwd=elsewhere, env=env)

@@ -167,7 +167,7 @@ class Listener:
 
 
 async def serve(server: Any, name: str = "asyncio") -> int:
-    runtime = AsyncioRuntime(asyncio.get_running_loop(), name, server.config.backlog)
+    runtime = AsyncioRuntime(asyncio.get_running_loop(), name, server.config.server.backlog)
     checked: ServerRuntime = runtime  # mypy checks AsyncioRuntime against the interface
     try:
         return int(await server.serve(checked))

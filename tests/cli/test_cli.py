@@ -269,7 +269,8 @@ def test_main_passes_asgi3_app_and_options_to_server(
     code = cli.main([f"{name}:App", "--app-dir", str(tmp_path), "--no-access-log"])
     assert code == 3
     (config,) = fake_server
-    assert config.port == 9 and config.access_log is False and config.factory is False
+    assert config.server.port == 9 and config.logging.access_log is False
+    assert config.server.factory is False
     sent: list[Any] = []
 
     async def send(message: Any) -> None:
@@ -304,7 +305,7 @@ def test_main_factory_is_called_once(
     module = sys.modules.pop(name)
     assert config.app is module.app
     assert module.calls == [1]
-    assert config.factory is False  # already applied: the server must not call it again
+    assert config.server.factory is False  # already applied: the server must not call it again
 
 
 @pytest.mark.parametrize("backend", ["trio", "uvloop"])

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 
+from fastcorn import backends
 from fastcorn.config import Config
 from fastcorn.server import Server
 
@@ -21,16 +22,7 @@ async def app(scope, receive, send):
 
 
 def run_server(server: Server, backend: str) -> None:
-    if backend == "trio":
-        import trio
-
-        from fastcorn.backends import trio as trio_backend
-
-        trio.run(trio_backend.serve, server)
-    else:
-        from fastcorn.backends import asyncio as asyncio_backend
-
-        asyncio_backend.run(server, backend)
+    backends.run(server, backend)
 
 
 def test_accepted_sockets_have_tcp_nodelay(backend: str) -> None:
