@@ -423,12 +423,6 @@ class Config:
             for option in OPTIONS if option.group is not None and option.key is not None
         }
 
-    @property
-    def backlog(self) -> int:
-        """Transitional alias of ``server.backlog``: ``fastcorn/backends/asyncio.py`` still
-        reads ``server.config.backlog``; remove once it reads ``config.server.backlog``."""
-        return self.server.backlog
-
 
 def _collect_groups() -> dict[str, tuple[type[_Settings], str]]:
     hints = typing.get_type_hints(Config)

@@ -237,6 +237,10 @@ def test_config_from_flat_names_and_groups() -> None:
     assert config.app == "m:app"
     assert config.server.port == 9 and config.server.bind == ("a:1",)
     assert config.timeouts.keep_alive == 5.0 and isinstance(config.timeouts.keep_alive, float)
+    # Options are read from their groups only: no flat attribute, no __getattr__ fallback.
+    for option in OPTIONS:
+        if option.group is not None:
+            assert not hasattr(config, option.name), option.name
 
     # A whole group, with flat options of the same group on top of it.
     config = Config(timeouts=TimeoutSettings(keep_alive=1, write=2), timeout_write=3)
