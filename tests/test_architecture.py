@@ -136,6 +136,8 @@ def cython_imports(text: str, package: str) -> list[tuple[int, str]]:
                       if name != "*"]  # fmt: skip
         elif match := _IMPORT.fullmatch(statement):
             found += [(line, name) for name in _names(match["names"])]
+        elif re.search(r"\bc?import\b", statement):  # a form this scan does not know: say so
+            raise ValueError(f"line {line}: cannot read the import in {statement!r}")
     return found
 
 
@@ -265,6 +267,7 @@ def test_static_check_finds_forbidden_imports_and_only_those(tmp_path: Path) -> 
             "from libc.string cimport memcpy  # not: import asyncio\n"
             'cdef extern from "asyncio.h":\n    pass\n'
             "x = 1; from ..protocol import (\n    h1,\n)\n"
+            "y = __import__; z = importlib.import_module\n"
         ),
         "_parser.pyx": "cimport cython\nimport os, uvloop as loop\nfrom .asgi.cycle cimport S\n",
         "protocol/h1.pxd": "from layercheck_fake.asgi.cycle cimport Stream\n",
@@ -273,6 +276,8 @@ def test_static_check_finds_forbidden_imports_and_only_those(tmp_path: Path) -> 
         "protocol/deep/neg.py": "from ...server import x\nfrom ..h1 import H1Connection\n",
         "backends/asyncio.py": "import asyncio\nfrom layercheck_fake import server\n",
     })
+    with pytest.raises(ValueError, match="line 2: cannot read the import in 'if x: import os'"):
+        cython_imports("cimport cython\nif x: import os\n", FAKE)
     found = sorted(static_violations(tmp_path, FAKE))
     assert found == sorted([
         f"{FAKE}/asgi/bad.py:2: the asgi layer imports {FAKE}.server",
