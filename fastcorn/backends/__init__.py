@@ -62,15 +62,11 @@ class Backend:
     package: str | None  # the package that must be importable (None: the stdlib's)
     extra: str | None  # the fastcorn extra that installs it
     running: Callable[[], bool]  # whether this loop runs the current task
-    # Whether the module's serve() takes the loop name (one module serving several loops).
-    serve_takes_name: bool = False
 
 
 LOOPS: dict[str, Backend] = {
-    "asyncio": Backend("fastcorn.backends.asyncio", None, None, _asyncio_running,
-                       serve_takes_name=True),
-    "uvloop": Backend("fastcorn.backends.asyncio", "uvloop", "uvloop", _uvloop_running,
-                      serve_takes_name=True),
+    "asyncio": Backend("fastcorn.backends.asyncio", None, None, _asyncio_running),
+    "uvloop": Backend("fastcorn.backends.asyncio", "uvloop", "uvloop", _uvloop_running),
     "trio": Backend("fastcorn.backends.trio", "trio", "trio", _trio_running),
 }
 
@@ -122,7 +118,5 @@ def running_loop() -> str:
 async def serve(server: Any) -> int:
     """Serve ``server`` on the loop running the current task; returns the exit code."""
     name = running_loop()
-    module = load_backend(name)
-    if LOOPS[name].serve_takes_name:
-        return int(await module.serve(server, name))
-    return int(await module.serve(server))
+    # Every backend module's serve(server, name): one module may serve several loops.
+    return int(await load_backend(name).serve(server, name))

@@ -360,7 +360,7 @@ async def _connections_nursery(task_status: Any = trio.TASK_STATUS_IGNORED) -> N
         await trio.sleep_forever()
 
 
-async def serve(server: Any) -> int:
+async def serve(server: Any, name: str = "trio") -> int:
     async with trio.open_nursery() as system:
         connections = await system.start(_connections_nursery)
         # Typed as the interface: mypy checks TrioRuntime against ServerRuntime here.
