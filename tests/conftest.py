@@ -11,6 +11,15 @@ the test with its whole output. Every process started is killed by PID at teardo
 
 ``basic_server`` is one module-scoped server of ``tests.apps.basic:app`` per backend, for
 the many tests that only read from it.
+
+TLS is a second dimension, which a suite opts into with the ``tls`` marker (module-level
+``pytestmark`` or on single tests): its tests then run with ``scheme`` "http" and "https".
+Over https, ``serve`` and ``basic_server`` add ``--ssl-certfile``/``--ssl-keyfile`` of a
+test certificate for 127.0.0.1/localhost/::1 (``tls_certs``, issued by a trustme CA made
+once per session), ``server.url`` is ``https://...``, ``rawhttp.connect(server)`` returns a
+socket wrapped in TLS that trusts the test CA, ``server.verify`` is what httpx's
+``verify=`` takes and ``server.curl_args`` what curl needs. Without the marker ``scheme`` is
+"http" and nothing changes.
 """
 
 from __future__ import annotations
@@ -18,11 +27,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +48,71 @@ BACKENDS = tuple(LOOPS)  # asyncio, uvloop, trio: the backend registry
 STARTUP_TIMEOUT = 20.0
 LISTENING = re.compile(r"fastcorn listening on (\S+) \(loop: (\w+)\)")
 
+SCHEMES = ("http", "https")
+
 # Every process any fixture started, so that nothing outlives the session whatever happens.
 _ALL_PROCESSES: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class TLSCerts:
+    """A test CA and a server certificate it issued for 127.0.0.1, localhost and ::1."""
+
+    directory: Path
+    ca_path: Path  # the CA certificate (PEM): what clients trust
+    cert_path: Path  # the server's certificate chain (PEM)
+    key_path: Path  # the server's private key (PEM, unencrypted)
+
+    @property
+    def server_args(self) -> list[str]:
+        """The fastcorn flags that serve this certificate."""
+        return ["--ssl-certfile", str(self.cert_path), "--ssl-keyfile", str(self.key_path)]
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts the test CA (and only it), hostname checked."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+
+def make_tls_certs(directory: Path) -> TLSCerts:
+    import trustme
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="fastcorn tests")
+    cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    certs = TLSCerts(directory, directory / "ca.pem", directory / "server.pem",
+                     directory / "server.key")
+    ca.cert_pem.write_to_path(str(certs.ca_path))
+    certs.cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(certs.key_path))
+    return certs
+
+
+@cache
+def tls_options_missing() -> str | None:
+    """Why fastcorn cannot serve TLS from the command line yet, or None when it can."""
+    try:
+        from fastcorn.cli import build_parser
+
+        flags = build_parser()._option_string_actions
+    except Exception as exc:  # a half-built tree: the e2e tests will say more
+        return f"fastcorn.cli.build_parser() failed: {exc!r}"
+    missing = [flag for flag in ("--ssl-certfile", "--ssl-keyfile") if flag not in flags]
+    if missing:
+        return f"fastcorn has no {' / '.join(missing)} option yet (TLS options not landed)"
+    return None
 
 
 class ServerProcess:
     """One ``python -m fastcorn`` subprocess and everything it wrote (stderr and stdout)."""
 
     def __init__(self, app: str, args: list[str], backend: str, env: dict[str, str],
-                 pass_fds: tuple[int, ...] = ()) -> None:
+                 pass_fds: tuple[int, ...] = (), tls: TLSCerts | None = None) -> None:
         self.app = app
         self.backend = backend
+        self.tls = tls  # the certificate it serves, or None for cleartext
+        tls_args = tls.server_args if tls is not None else []
         self.argv = [sys.executable, "-m", "fastcorn", app, "--loop", backend,
-                     "--host", "127.0.0.1", "--port", "0", *args]
+                     "--host", "127.0.0.1", "--port", "0", *tls_args, *args]
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -149,21 +213,38 @@ class ServerProcess:
 
     @property
     def address(self) -> str:
-        """The first address logged: ``http://127.0.0.1:PORT``, ``http://[::1]:PORT``,
+        """The first address logged: ``http://127.0.0.1:PORT``, ``https://[::1]:PORT``,
         or ``unix:/path``."""
         assert self.addresses, "the server has not logged its address yet"
         return self.addresses[0]
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
     def url(self) -> str:
-        assert self.address.startswith("http://"), self.address
-        return self.address
+        """``http://HOST:PORT`` or, serving TLS, ``https://HOST:PORT`` (the logged address
+        with the scheme the test asked for; ``address`` is the line as logged)."""
+        scheme, sep, hostport = self.address.partition("://")
+        assert sep and scheme in SCHEMES, self.address
+        return f"{self.scheme}://{hostport}"
 
     @property
     def host(self) -> str:
-        hostport = self.url[len("http://"):]
+        hostport = self.url.partition("://")[2]
         host = hostport.rpartition(":")[0]
         return host[1:-1] if host.startswith("[") else host
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=``: a context trusting the test CA over TLS, else True."""
+        return self.tls.client_context() if self.tls is not None else True
+
+    @property
+    def curl_args(self) -> list[str]:
+        """What curl needs to trust this server (the test CA), or nothing."""
+        return ["--cacert", str(self.tls.ca_path)] if self.tls is not None else []
 
     @property
     def port(self) -> int:
@@ -240,8 +321,9 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_server(backend: str, app: str, *args: str, env: dict[str, str] | None = None,
-                 ready: bool = True, pass_fds: tuple[int, ...] = ()) -> ServerProcess:
-    server = ServerProcess(app, list(args), backend, server_env(env), pass_fds)
+                 ready: bool = True, pass_fds: tuple[int, ...] = (),
+                 tls: TLSCerts | None = None) -> ServerProcess:
+    server = ServerProcess(app, list(args), backend, server_env(env), pass_fds, tls)
     if ready:
         try:
             server.wait_ready()
@@ -260,12 +342,49 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "tls: run the test over http and https (the scheme fixture); "
+        "https serves the session's test certificate")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scheme" in metafunc.fixturenames and metafunc.definition.get_closest_marker("tls"):
+        metafunc.parametrize("scheme", SCHEMES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TLSCerts:
+    """The session's test CA and server certificate (127.0.0.1, localhost, ::1), as files."""
+    return make_tls_certs(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def scheme(request: pytest.FixtureRequest, backend: str) -> str:
+    """The scheme servers speak: "http", or also "https" for tests marked ``tls`` (skipped,
+    with the reason, while fastcorn has no TLS options)."""
+    value = str(getattr(request, "param", "http"))
+    if value == "https":
+        reason = tls_options_missing()
+        if reason:
+            pytest.skip(reason)
+    return value
+
+
+@pytest.fixture(scope="module")
+def server_tls(request: pytest.FixtureRequest, scheme: str) -> TLSCerts | None:
+    """The certificate servers serve under ``scheme``: None for http."""
+    return request.getfixturevalue("tls_certs") if scheme == "https" else None
+
+
 @pytest.fixture
-def serve(backend: str) -> Iterator[ServeFactory]:
-    """``serve(app_path, *cli_args, env=None, ready=True, pass_fds=())`` -> ServerProcess."""
+def serve(backend: str, server_tls: TLSCerts | None) -> Iterator[ServeFactory]:
+    """``serve(app_path, *cli_args, env=None, ready=True, pass_fds=(), tls=<scheme's>)``
+    -> ServerProcess. ``tls=None`` forces cleartext in a test that runs over https."""
     started: list[ServerProcess] = []
 
     def factory(app: str, *args: str, **kwargs: Any) -> ServerProcess:
+        kwargs.setdefault("tls", server_tls)
         server = start_server(backend, app, *args, **kwargs)
         started.append(server)
         return server
@@ -276,9 +395,10 @@ def serve(backend: str) -> Iterator[ServeFactory]:
 
 
 @pytest.fixture(scope="module")
-def basic_server(backend: str) -> Iterator[ServerProcess]:
-    """One server of tests.apps.basic:app per backend and module, for read-only tests."""
-    server = start_server(backend, "tests.apps.basic:app")
+def basic_server(backend: str, server_tls: TLSCerts | None) -> Iterator[ServerProcess]:
+    """One server of tests.apps.basic:app per backend, scheme and module, for read-only
+    tests."""
+    server = start_server(backend, "tests.apps.basic:app", tls=server_tls)
     yield server
     server.cleanup()
 

@@ -13,9 +13,18 @@ DEFAULT_TIMEOUT = 5.0
 
 
 def connect(server: Any, timeout: float = DEFAULT_TIMEOUT) -> socket.socket:
+    """A connected socket; over TLS (``server.tls`` set) an ``ssl.SSLSocket`` that trusts
+    the test CA, checks the certificate against the host, and has done its handshake."""
     sock = socket.create_connection((server.host, server.port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+    tls = getattr(server, "tls", None)
+    if tls is None:
+        return sock
+    try:
+        return tls.client_context().wrap_socket(sock, server_hostname=server.host)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def request(method: str, target: str, headers: list[tuple[str, str]] | None = None,

@@ -7,7 +7,8 @@ import pytest
 
 from tests.e2e.rawhttp import Connection, chunked, connect, read_response, request
 
-pytestmark = pytest.mark.timeout(30)
+# Every test here runs over http and https (the tls marker: tests/conftest.py).
+pytestmark = [pytest.mark.timeout(30), pytest.mark.tls]
 
 
 def test_chunked_request_body_raw_socket(basic_server):
@@ -38,7 +39,8 @@ def test_chunked_request_body_httpx_generator(basic_server):
         for i in range(100):
             yield b"%04d" % i
 
-    response = httpx.post(basic_server.url + "/echo", content=generate(), timeout=10)
+    response = httpx.post(basic_server.url + "/echo", content=generate(), timeout=10,
+                          verify=basic_server.verify)
     assert response.status_code == 200
     assert response.headers["x-request-chunked"] == "yes"
     assert response.content == b"".join(b"%04d" % i for i in range(100))
@@ -52,7 +54,8 @@ def test_streamed_response_without_length_is_chunked(basic_server):
         assert response.header("content-length") is None
         assert response.chunks == [b"chunk-%d\n" % i for i in range(4)]
         assert conn.get("/").body == b"hello"  # the terminating chunk was sent
-    with httpx.stream("GET", basic_server.url + "/stream", params={"n": 3}, timeout=5) as r:
+    with httpx.stream("GET", basic_server.url + "/stream", params={"n": 3}, timeout=5,
+                      verify=basic_server.verify) as r:
         assert r.headers["transfer-encoding"] == "chunked"
         assert b"".join(r.iter_bytes()) == b"chunk-0\nchunk-1\nchunk-2\n"
 
@@ -85,6 +88,7 @@ def test_expect_100_continue_chunked(basic_server):
 
 def test_expect_100_continue_httpx(basic_server):
     response = httpx.post(basic_server.url + "/echo", content=b"data",
-                          headers={"Expect": "100-continue"}, timeout=5)
+                          headers={"Expect": "100-continue"}, timeout=5,
+                          verify=basic_server.verify)
     assert response.status_code == 200
     assert response.content == b"data"

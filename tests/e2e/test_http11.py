@@ -13,16 +13,22 @@ import pytest
 
 from tests.e2e.rawhttp import Connection, chunked, exchange, request
 
-pytestmark = pytest.mark.timeout(30)
+# Every test here runs over http and https (the tls marker: tests/conftest.py).
+pytestmark = [pytest.mark.timeout(30), pytest.mark.tls]
 
 IMF_FIXDATE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$")
 
 
+def test_listening_line_names_the_scheme(basic_server, scheme):
+    assert basic_server.address.startswith(f"{scheme}://127.0.0.1:"), basic_server.address
+
+
 def test_keep_alive_httpx(basic_server):
     ports = set()
-    with httpx.Client(base_url=basic_server.url, timeout=5) as client:
+    with httpx.Client(base_url=basic_server.url, timeout=5,
+                      verify=basic_server.verify) as client:
         for i in range(5):
             response = client.get("/info", params={"i": i})
             assert response.status_code == 200
@@ -67,7 +73,7 @@ def test_head_has_length_and_no_body(basic_server):
         get = conn.get("/")
         assert get.status_line == b"HTTP/1.1 200 OK\r\n"
         assert get.body == b"hello"
-    response = httpx.head(basic_server.url + "/", timeout=5)
+    response = httpx.head(basic_server.url + "/", timeout=5, verify=basic_server.verify)
     assert response.status_code == 200
     assert response.headers["content-length"] == "5"
     assert response.content == b""
@@ -132,7 +138,7 @@ def test_curl_keep_alive_and_chunked_upload(basic_server):
     if curl is None:
         pytest.skip("curl is not installed")
     result = subprocess.run(
-        [curl, "-sS", "-v", "--max-time", "10", "--http1.1",
+        [curl, "-sS", "-v", "--max-time", "10", "--http1.1", *basic_server.curl_args,
          f"{basic_server.url}/", "-o", "/dev/null",
          f"{basic_server.url}/info", "-o", "/dev/null"],
         capture_output=True, text=True, timeout=15)
@@ -140,7 +146,8 @@ def test_curl_keep_alive_and_chunked_upload(basic_server):
     assert "Re-using existing connection" in result.stderr or "Reusing" in result.stderr, (
         result.stderr)
     result = subprocess.run(
-        [curl, "-sS", "--max-time", "10", "--http1.1", "-H", "Transfer-Encoding: chunked",
+        [curl, "-sS", "--max-time", "10", "--http1.1", *basic_server.curl_args,
+         "-H", "Transfer-Encoding: chunked",
          "--data-binary", "@-", f"{basic_server.url}/echo"],
         input="hello from curl", capture_output=True, text=True, timeout=15)
     assert result.returncode == 0, result.stderr
