@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from fastcorn.backends import BackendUnavailable, resolve_loop
+from fastcorn.backends.tls import tls_listener
 from fastcorn.config import (
     GROUPS,
     OPTIONS,
@@ -174,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(or set FASTCORN_APP, or 'app' in the --config file)"
             )
         check_backend(options["loop"])
+        # The TLS context is built (files read, key checked against the certificate) before
+        # the app is imported and anything binds: a bad file is one line, exit status 2.
+        tls_listener(Config(**options).tls)
     except (UsageError, ConfigError) as exc:
         return _fail(str(exc))
 

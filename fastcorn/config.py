@@ -37,6 +37,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
+    "TLSSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -94,6 +95,13 @@ def _parse_non_negative_float(text: str) -> float:
     value = _parse_float(text)
     if value < 0:
         raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _parse_positive_float(text: str) -> float:
+    value = _parse_float(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive number, got {value}")
     return value
 
 
@@ -298,6 +306,10 @@ class ServerSettings(_Settings):
     bind: tuple[str, ...] = setting(
         (), "Bind HOST:PORT, [V6]:PORT or unix:PATH; repeatable. Overrides host/port.",
         parse=_parse_address, metavar="ADDRESS")
+    insecure_bind: tuple[str, ...] = setting(
+        (), "Bind HOST:PORT, [V6]:PORT or unix:PATH for cleartext HTTP beside the TLS "
+        "listeners (--ssl-certfile makes every --bind/--host listener TLS); repeatable.",
+        parse=_parse_address, metavar="ADDRESS")
     fd: int | None = setting(
         None, "Serve on an already bound, inherited socket file descriptor.",
         parse=_parse_non_negative_int, metavar="FD")
@@ -374,6 +386,35 @@ class LoggingSettings(_Settings):
     access_log: bool = setting(True, "Log one line per request on 'fastcorn.access'.")
 
 
+@dataclass(frozen=True)
+class TLSSettings(_Settings):
+    """TLS on every --bind/--host listener, on when a certificate file is given."""
+
+    certfile: str | None = setting(
+        None, "PEM file of the server certificate (and its chain); turns TLS on for every "
+        "--bind/--host listener. Reloaded on SIGHUP and when the file changes.",
+        metavar="PATH")
+    keyfile: str | None = setting(
+        None, "PEM file of the private key (default: the one in --ssl-certfile).",
+        metavar="PATH")
+    keyfile_password: str | None = setting(
+        None, "Password of an encrypted private key.", metavar="PASSWORD")
+    ca_certs: str | None = setting(
+        None, "PEM file of the CA certificates client certificates are checked against "
+        "(mutual TLS).", metavar="PATH")
+    cert_reqs: str = setting(
+        "none", "Client certificates: none, optional (checked when sent) or required.",
+        choices=("none", "optional", "required"))
+    ciphers: str = setting(
+        "", "OpenSSL cipher list for TLS 1.2 (empty: Python's default list).",
+        metavar="CIPHERS")
+    min_version: str = setting(
+        "TLSv1.2", "Oldest TLS version accepted.", choices=("TLSv1.2", "TLSv1.3"))
+    handshake_timeout: float = setting(
+        10.0, "Seconds a client has from connecting to a completed TLS handshake.",
+        parse=_parse_positive_float, metavar="SECONDS")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -393,6 +434,7 @@ class Config:
     timeouts: TimeoutSettings = group(prefix="timeout_")
     limits: LimitSettings = group(prefix="limit_")
     logging: LoggingSettings = group()
+    tls: TLSSettings = group(prefix="ssl_")
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app

@@ -20,6 +20,7 @@ from fastcorn import backends
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.tls import TLSListener, tls_listener
 from fastcorn.config import Config, split_host_port
 from fastcorn.importer import load_app
 from fastcorn.logging import (
@@ -87,14 +88,14 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def describe(sock: socket.socket) -> str:
+def describe(sock: socket.socket, tls: bool = False) -> str:
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:
-        return f"unix:{name}"
+        return f"unix:{name}" + (" (TLS)" if tls else "")
+    scheme = "https" if tls else "http"
     if sock.family == socket.AF_INET6:
-        return f"http://[{name[0]}]:{name[1]}"
-    return f"http://{name[0]}:{name[1]}"
-
+        return f"{scheme}://[{name[0]}]:{name[1]}"
+    return f"{scheme}://{name[0]}:{name[1]}"
 
 def date_headers(server_header: bool) -> list[tuple[bytes, bytes]]:
     """The server-wide default headers, as fields: each protocol encodes them its own way."""
@@ -105,10 +106,13 @@ def date_headers(server_header: bool) -> list[tuple[bytes, bytes]]:
 class Server:
     """One server: its sockets, its state, and the serve / shutdown sequence."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, tls: TLSListener | None = None) -> None:
         self.config = config
+        # Before the app is imported and anything binds: a bad certificate is a usage error.
+        self.tls = tls if tls is not None else tls_listener(config.tls)
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
+        self.insecure: list[socket.socket] = []  # --insecure-bind: cleartext beside TLS
         self.unix_paths: list[str] = []  # unlinked at shutdown (closed sockets forget their names)
         self.state: ServerState | None = None
         self.runtime: ServerRuntime | None = None
@@ -141,6 +145,20 @@ class Server:
             self.sockets.append(sock)
             if address.startswith("unix:"):
                 self.unix_paths.append(address[len("unix:"):])
+        for address in config.insecure_bind:
+            try:
+                sock = make_socket(address, config.backlog)
+            except OSError as exc:
+                raise BindError(f"Cannot bind {address}", exc) from exc
+            self.sockets.append(sock)
+            self.insecure.append(sock)
+            if address.startswith("unix:"):
+                self.unix_paths.append(address[len("unix:"):])
+
+    def reload_tls(self) -> None:
+        """SIGHUP: new connections get a context built from the certificate files now."""
+        if self.tls is not None:
+            self.tls.reload("SIGHUP")
 
     def request_exit(self) -> None:
         """Begin a graceful shutdown (the first SIGINT/SIGTERM, or the embedding program)."""
@@ -171,11 +189,13 @@ class Server:
         if self.exit_requested:
             self.exit_waiter.set_result(None)
         # Before anything else: a SIGTERM during startup must still mean a graceful exit.
-        await runtime.install_signal_handlers(self.on_signal)
+        await runtime.install_signal_handlers(
+            self.on_signal, self.reload_tls if self.tls is not None else None)
         logger.info("Started server process [%d]", os.getpid())
         if debug_enabled():
             logger.debug("Loop %s; options: %s", runtime.name, ", ".join(
-                f"{name}={value!r}" for name, value in config.flat().items()))
+                f"{name}={'***' if 'password' in name and value else value!r}"
+                for name, value in config.flat().items()))
         # App errors go through it: on trio it turns "this app needs asyncio" into one line.
         app_logger = AppErrorLogger(runtime.name)
         app = trace_app(self.app) if trace_enabled() else self.app  # ASGI messages at trace
@@ -206,9 +226,18 @@ class Server:
             return EXIT_STARTUP_FAILED
         state.now = runtime.time()
         runtime.start(self._tick)
-        await runtime.listen(self.sockets, connection_factory(state))
+        cores = connection_factory(state)
+        if self.tls is None:
+            await runtime.listen(self.sockets, cores)
+        else:
+            secure = [sock for sock in self.sockets if sock not in self.insecure]
+            await runtime.listen(secure, cores, self.tls)
+            if self.insecure:
+                await runtime.listen(self.insecure, cores)
         for sock in self.sockets:
-            logger.info("fastcorn listening on %s (loop: %s)", describe(sock), runtime.name)
+            tls = self.tls is not None and sock not in self.insecure
+            logger.info("fastcorn listening on %s (loop: %s)", describe(sock, tls),
+                        runtime.name)
         # Signal handlers stay in place while draining: a second interrupt exits at once.
         await self.exit_waiter
         await self._drain(runtime, state)
@@ -252,6 +281,8 @@ class Server:
             await runtime.sleep(1.0 - time.time() % 1.0)
             state.default_headers = date_headers(self.config.http1.server_header)
             state.check_timeouts(runtime.time())
+            if self.tls is not None:
+                self.tls.check_files()  # certificate rotation by replacing the files
 
 
 def _log_hooks() -> dict[str, Any]:
@@ -267,15 +298,16 @@ def _log_hooks() -> dict[str, Any]:
     return {name: hook for name, hook in hooks.items() if hasattr(ServerState, name)}
 
 
-def run(config: Config) -> int:
+def run(config: Config, tls: TLSListener | None = None) -> int:
     """Serve until shut down; returns the process exit code (the CLI's and fastcorn.run's).
 
-    A bad ``log_config`` file raises ConfigError (the CLI's exit status 2).
+    A bad ``log_config`` file or TLS certificate raises ConfigError (the CLI's exit status
+    2). ``tls``: the listener the CLI already built from ``config.tls`` (else built here).
     """
     configure_logging(config.logging.log_level, config.logging.access_log,
                       config.logging.log_config)
     loop = backends.resolve_loop(config.server.loop)
-    server = Server(config)
+    server = Server(config, tls)
     try:
         server.bind()
     except OSError as exc:

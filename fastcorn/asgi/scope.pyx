@@ -31,8 +31,10 @@ cdef dict http_template(ServerState state, tuple client, tuple server, str schem
 
 
 cdef dict http_scope(ServerState state, dict template, str http_version, str method,
-                     bytes raw_path, bytes query, list headers):
-    """One request's scope: its own dict, asgi and state copies (the spec requires them)."""
+                     bytes raw_path, bytes query, list headers, object tls):
+    """One request's scope: its own dict, asgi and state copies (the spec requires them).
+    ``tls``: the connection's ASGI tls extension (None in cleartext), in the request's own
+    extensions dict."""
     cdef str path
     cdef dict scope
     if memchr(PyBytes_AS_STRING(raw_path), b'%', PyBytes_GET_SIZE(raw_path)) != NULL:
@@ -52,5 +54,8 @@ cdef dict http_scope(ServerState state, dict template, str http_version, str met
     scope["query_string"] = query
     scope["headers"] = headers
     scope["state"] = state.lifespan_state.copy()
-    scope["extensions"] = {}
+    if tls is None:
+        scope["extensions"] = {}
+    else:
+        scope["extensions"] = {"tls": (<dict>tls).copy()}
     return scope

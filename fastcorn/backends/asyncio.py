@@ -11,12 +11,19 @@ traceback per backlog slot and re-arms itself as many times (a CPU spin and mega
 log a second). uvloop keeps its own accept path, in C: libuv survives the limit by itself
 (it keeps a spare descriptor, and at EMFILE accepts and closes the waiting connections),
 and a Python accept loop there cost 94% more instructions per new connection.
+
+TLS listeners use :class:`Listener` on uvloop too: before a connection is handed to the
+loop's own TLS (``connect_accepted_socket(..., ssl=...)``), its first byte is peeked.
+A client speaking plain HTTP gets nginx's 400 and a close, one that sends nothing within
+the handshake timeout is closed, and only a TLS handshake record reaches the loop's TLS.
+A failed handshake is one debug line (never a traceback) and touches no other connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import logging
 import signal
 import socket
 import threading
@@ -25,7 +32,10 @@ from typing import Any, cast
 
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
 from fastcorn.protocol.base import CoreFactory
+
+logger = logging.getLogger("fastcorn.error")
 
 
 class AsyncioRuntime:
@@ -67,13 +77,15 @@ class AsyncioRuntime:
             return False
         return True
 
-    async def listen(self, sockets: list[socket.socket], cores: CoreFactory) -> None:
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory,
+                     tls: TLSListener | None = None) -> None:
         # A core has asyncio.Protocol's methods without inheriting from it (the protocol
         # layer imports no event loop), hence the cast.
         factory = cast(Callable[[], asyncio.Protocol], cores)
         for sock in sockets:
-            if isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop):
-                listener = Listener(self.loop, sock, factory, self.backlog)
+            if tls is not None or isinstance(
+                    self.loop, asyncio.selector_events.BaseSelectorEventLoop):
+                listener = Listener(self.loop, sock, factory, self.backlog, tls)
                 listener.start()
                 self.listeners.append(listener)
             else:  # uvloop (see the module's docstring)
@@ -87,12 +99,16 @@ class AsyncioRuntime:
     def abort_all(self) -> None:
         pass  # each connection's abort() cancelled its app task
 
-    async def install_signal_handlers(self, handler: Callable[[], None]) -> None:
+    async def install_signal_handlers(self, handler: Callable[[], None],
+                                      reload: Callable[[], None] | None = None) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.loop.add_signal_handler(sig, handler)
             self.signals.append(sig)
+        if reload is not None:
+            self.loop.add_signal_handler(signal.SIGHUP, reload)
+            self.signals.append(signal.SIGHUP)
 
     async def close(self) -> None:
         self.close_listeners()
@@ -114,8 +130,13 @@ class Listener:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 factory: Callable[[], asyncio.Protocol], backlog: int) -> None:
+                 factory: Callable[[], asyncio.Protocol], backlog: int,
+                 tls: TLSListener | None = None) -> None:
         self.loop = loop
+        self.tls = tls
+        # TLS connections accepted, not yet handed to the loop (their first byte awaited).
+        self.pending: dict[int, TLSStart] = {}
+        self.handshakes: set[asyncio.Task[Any]] = set()
         self.sock = sock
         self.fd = sock.fileno()
         self.factory = factory
@@ -152,6 +173,9 @@ class Listener:
                 return
             if self.backoff.delay:
                 self.backoff.delay = 0.0
+            if self.tls is not None:
+                TLSStart(self, conn, self.tls)
+                continue
             create_task(connect(factory, conn))
 
     def close(self) -> None:
@@ -164,6 +188,119 @@ class Listener:
             self.retry = None
         self.loop.remove_reader(self.fd)
         self.sock.close()
+        for start in list(self.pending.values()):
+            start.close()
+
+
+class TLSStart:
+    """One accepted TLS connection until its first byte: a handshake record goes to the
+    loop's TLS, anything else gets ``PLAIN_HTTP_RESPONSE``, silence past the handshake
+    timeout a close."""
+
+    __slots__ = ("listener", "conn", "fd", "tls", "deadline", "timer", "peer")
+    peer: str
+
+    def __init__(self, listener: Listener, conn: socket.socket, tls: TLSListener) -> None:
+        loop = listener.loop
+        self.listener = listener
+        self.conn = conn
+        self.fd = conn.fileno()
+        self.tls = tls
+        try:
+            host, port = conn.getpeername()[:2]
+            self.peer = f"{host}:{port}"
+        except (OSError, ValueError, TypeError):  # gone already, or a unix socket
+            self.peer = "-"
+        conn.setblocking(False)
+        self.deadline = loop.time() + tls.handshake_timeout
+        listener.pending[self.fd] = self
+        self.timer = loop.call_at(self.deadline, self.expire)
+        loop.add_reader(self.fd, self.readable)
+
+    def finish(self) -> None:
+        self.listener.loop.remove_reader(self.fd)
+        self.timer.cancel()
+        self.listener.pending.pop(self.fd, None)
+
+    def close(self) -> None:
+        self.finish()
+        self.conn.close()
+
+    def expire(self) -> None:
+        logger.debug("TLS connection from %s sent nothing within %g s: closed",
+                     self.peer, self.tls.handshake_timeout)
+        self.close()
+
+    def readable(self) -> None:
+        try:
+            first = self.conn.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not first:
+            self.close()
+            return
+        self.finish()
+        if first[0] != TLS_HANDSHAKE_RECORD:
+            logger.debug("Plain HTTP from %s on a TLS port: answered 400", self.peer)
+            PlainRefusal(self.listener.loop, self.conn)
+            return
+        loop = self.listener.loop
+        task = loop.create_task(self.handshake(max(self.deadline - loop.time(), 0.01)))
+        self.listener.handshakes.add(task)
+        task.add_done_callback(self.listener.handshakes.discard)
+
+    async def handshake(self, timeout: float) -> None:
+        listener = self.listener
+        try:
+            await listener.loop.connect_accepted_socket(
+                listener.factory, self.conn, ssl=self.tls.context,
+                ssl_handshake_timeout=timeout)
+        except (OSError, EOFError, asyncio.TimeoutError) as exc:
+            # ssl.SSLError, a reset, the handshake timeout: the client's failure only.
+            logger.debug("TLS handshake with %s failed: %s", self.peer,
+                         str(exc) or type(exc).__name__)
+            if self.conn.fileno() != -1:
+                self.conn.close()
+
+
+class PlainRefusal:
+    """Send nginx's 400 to a plain-HTTP client of a TLS port, half-close, and drop its
+    input until its EOF (at most 2 s), so the client reads the answer, not a reset."""
+
+    __slots__ = ("loop", "conn", "fd", "timer", "dropped")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        self.loop = loop
+        self.conn = conn
+        self.fd = conn.fileno()
+        self.dropped = 0
+        try:
+            conn.send(PLAIN_HTTP_RESPONSE)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close()
+            return
+        self.timer = loop.call_later(2.0, self.close)
+        loop.add_reader(self.fd, self.drain)
+
+    def drain(self) -> None:
+        try:
+            data = self.conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        self.dropped += len(data)
+        if not data or self.dropped > 1 << 20:
+            self.close()
+
+    def close(self) -> None:
+        self.timer.cancel()
+        self.loop.remove_reader(self.fd)
+        self.conn.close()
 
 
 async def serve(server: Any, name: str = "asyncio") -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from fastcorn.asgi.types import Runtime, Waiter
+from fastcorn.backends.tls import TLSListener
 from fastcorn.protocol.base import CoreFactory
 
 
@@ -25,8 +26,15 @@ class ServerRuntime(Runtime, Protocol):
     async def wait(self, waiter: Waiter, timeout: float, /) -> bool:
         """Until ``waiter`` is set (True) or ``timeout`` seconds pass (False)."""
 
-    async def listen(self, sockets: list[socket.socket], cores: CoreFactory, /) -> None:
-        """Accept on ``sockets``; each connection starts with the core ``cores()`` makes."""
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory,
+                     tls: TLSListener | None = None, /) -> None:
+        """Accept on ``sockets``; each connection starts with the core ``cores()`` makes.
+
+        With ``tls``, every connection is TLS: wrapped with ``tls.context`` (whose SNI
+        callback picks the current certificate), a first byte other than a TLS handshake
+        record answered with ``PLAIN_HTTP_RESPONSE`` and closed, and a handshake not
+        completed within ``tls.handshake_timeout`` closed. The server calls ``listen``
+        once for its TLS sockets and once for its cleartext ones (``--insecure-bind``)."""
 
     def close_listeners(self) -> None:
         """Stop accepting: new connections are refused at once."""
@@ -34,5 +42,7 @@ class ServerRuntime(Runtime, Protocol):
     def abort_all(self) -> None:
         """The shutdown deadline passed: cancel whatever app tasks remain."""
 
-    async def install_signal_handlers(self, handler: Callable[[], None], /) -> None:
-        """Call ``handler`` on SIGINT/SIGTERM (main thread only)."""
+    async def install_signal_handlers(self, handler: Callable[[], None],
+                                      reload: Callable[[], None] | None = None, /) -> None:
+        """Call ``handler`` on SIGINT/SIGTERM, and ``reload`` (if given) on SIGHUP (main
+        thread only)."""

@@ -292,7 +292,10 @@ class TrioRuntime:
     def time(self) -> float:
         return trio.current_time()
 
-    async def listen(self, sockets: list[socket.socket], cores: CoreFactory) -> None:
+    async def listen(self, sockets: list[socket.socket], cores: CoreFactory,
+                     tls: Any = None) -> None:
+        if tls is not None:  # the trio TLS work implements it
+            raise NotImplementedError("TLS is not served on trio yet")
         for sock in sockets:
             self.listeners.append(sock)
             self.connections.start_soon(self._accept_loop, sock, cores)
@@ -338,18 +341,24 @@ class TrioRuntime:
     def abort_all(self) -> None:
         self.connections.cancel_scope.cancel()
 
-    async def install_signal_handlers(self, handler: Callable[[], None]) -> None:
+    async def install_signal_handlers(self, handler: Callable[[], None],
+                                      reload: Callable[[], None] | None = None) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         # start(), not start_soon(): the handlers are in place when this returns.
-        await self.system.start(self._watch_signals, handler)
+        await self.system.start(self._watch_signals, handler, reload)
 
     async def _watch_signals(self, handler: Callable[[], None],
+                             reload: Callable[[], None] | None = None,
                              task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        watched = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if reload else ())
+        with trio.open_signal_receiver(*watched) as signals:
             task_status.started()
-            async for _ in signals:
-                handler()
+            async for signum in signals:
+                if signum == signal.SIGHUP and reload is not None:
+                    reload()
+                else:
+                    handler()
 
 
 async def _connections_nursery(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

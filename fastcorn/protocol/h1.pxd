@@ -54,6 +54,7 @@ cdef class H1Connection(Stream):
     cdef tuple client
     cdef tuple server
     cdef str scheme
+    cdef object tls             # the ASGI tls extension of a TLS connection, else None
     cdef bint reading_paused
     cdef bint closing           # no new requests: close once the current response is sent
     cdef bint eof               # the client half-closed: answer what is in flight, then close

@@ -47,6 +47,7 @@ from fastcorn._parser cimport (
 )
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
+from fastcorn.asgi.tls import tls_extension
 
 cdef object HttpRequestParser = _HttpRequestParser
 cdef object parse_url = _parse_url
@@ -148,8 +149,10 @@ cdef class H1Connection(Stream):
         self.transport = transport
         self.client = address(transport.get_extra_info("peername"))
         self.server = address(transport.get_extra_info("sockname"))
-        if transport.get_extra_info("sslcontext") is not None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
             self.scheme = S_HTTPS
+            self.tls = tls_extension(ssl_object)
         self.scope_template = http_template(self.state, self.client, self.server, self.scheme)
         self.state.connections.add(self)
         if self.state.log_connection is not None:
@@ -536,7 +539,7 @@ cdef class H1Connection(Stream):
         cycle.is_head = method is M_HEAD
         cycle.http10 = version is V_10
         return http_scope(self.state, self.scope_template, version, method, raw_path, query,
-                          self.headers)
+                          self.headers, self.tls)
 
     cdef check_host(self, str version, bytes url):
         """RFC 9112 3.2: an HTTP/1.1 request has exactly one valid Host; 1.0 at most one."""

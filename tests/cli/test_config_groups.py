@@ -40,6 +40,7 @@ EXPECTED_FLAT_NAMES = {
     ("server", "host"): "host",
     ("server", "port"): "port",
     ("server", "bind"): "bind",
+    ("server", "insecure_bind"): "insecure_bind",
     ("server", "fd"): "fd",
     ("server", "backlog"): "backlog",
     ("server", "loop"): "loop",
@@ -58,6 +59,14 @@ EXPECTED_FLAT_NAMES = {
     ("logging", "log_level"): "log_level",
     ("logging", "log_config"): "log_config",
     ("logging", "access_log"): "access_log",
+    ("tls", "certfile"): "ssl_certfile",
+    ("tls", "keyfile"): "ssl_keyfile",
+    ("tls", "keyfile_password"): "ssl_keyfile_password",
+    ("tls", "ca_certs"): "ssl_ca_certs",
+    ("tls", "cert_reqs"): "ssl_cert_reqs",
+    ("tls", "ciphers"): "ssl_ciphers",
+    ("tls", "min_version"): "ssl_min_version",
+    ("tls", "handshake_timeout"): "ssl_handshake_timeout",
 }
 
 
