@@ -11,9 +11,11 @@ from __future__ import annotations
 import http.client
 import io
 import socket
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from bench import ws_client
+from bench import tls, ws_client
 from bench.scenarios import Scenario
 
 TIMEOUT = 5.0
@@ -42,13 +44,22 @@ def http1_request(scenario: Scenario, host: str, port: int) -> bytes:
     )
     if scenario.body or scenario.method == "POST":
         head += f"Content-Length: {len(scenario.body)}\r\n"
+    if scenario.close:
+        head += "Connection: close\r\n"
     return head.encode() + b"\r\n" + scenario.body
 
 
-def check_http1(scenario: Scenario, host: str, port: int) -> str | None:
+def check_http1(scenario: Scenario, host: str, port: int, cert: Path | None = None) -> str | None:
+    """The scenario's request(s) on one connection; over TLS (``cert``, bench/tls.py) the
+    server's certificate is verified against it."""
     count = max(1, scenario.pipeline)
+    if scenario.tls and cert is None:
+        return "a TLS scenario needs the certificate to check against"
     try:
-        with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        with (
+            socket.create_connection((host, port), timeout=TIMEOUT) as raw,
+            tls.wrap(raw, cert, host) if cert and scenario.tls else nullcontext(raw) as sock,
+        ):
             sock.sendall(http1_request(scenario, host, port) * count)
             shared = _SharedSocket(_KeepOpen(socket.SocketIO(sock, "rb")))
             for i in range(count):
@@ -109,16 +120,16 @@ def check_h2(scenario: Scenario, host: str, port: int) -> str | None:
         return f"no h2c with prior knowledge ({type(exc).__name__}: {exc})"
 
 
-def check(scenario: Scenario, host: str, port: int) -> str | None:
+def check(scenario: Scenario, host: str, port: int, cert: Path | None = None) -> str | None:
     try:
-        return _check(scenario, host, port)
+        return _check(scenario, host, port, cert)
     except Exception as exc:  # a check must never stop the suite
         return f"check failed: {type(exc).__name__}: {exc}"
 
 
-def _check(scenario: Scenario, host: str, port: int) -> str | None:
+def _check(scenario: Scenario, host: str, port: int, cert: Path | None) -> str | None:
     if scenario.tool == "h2load":
         return check_h2(scenario, host, port)
     if scenario.tool == "ws":
         return ws_client.check(host, port, scenario.path, len(scenario.expected))
-    return check_http1(scenario, host, port)
+    return check_http1(scenario, host, port, cert)

@@ -63,10 +63,11 @@ def run_wrk(scenario: Scenario, port: int, duration: float, cpu: int | None) -> 
     )
     if scenario.body and scenario.body != b"x" * len(scenario.body):
         env["BENCH_BODY"] = scenario.body.decode()
+    close = ["-H", "Connection: close"] if scenario.close else []
     cmd = _pin(cpu) + [
         "wrk", "-t1", f"-c{scenario.connections}", f"-d{max(1, round(duration))}s",
-        "--timeout", "5s", "-s", str(HERE / "lua" / script),
-        f"http://127.0.0.1:{port}{scenario.path}",
+        "--timeout", "5s", *close, "-s", str(HERE / "lua" / script),
+        f"{scenario.scheme}://127.0.0.1:{port}{scenario.path}",
     ]  # fmt: skip
     out, client_cpu = _run("wrk", cmd, env, duration + 30)
     result = _bench_json(out)

@@ -199,6 +199,7 @@ def failed_checks(results: dict[str, Any]) -> list[str]:
 
 
 SUMMARY_SCENARIOS = ("hello", "echo", "pipelined")
+TLS_SUMMARY_SCENARIOS = ("hello-tls", "echo-tls", "handshake-tls")
 
 
 def short_table(results: dict[str, Any], scenarios: tuple[str, ...] = SUMMARY_SCENARIOS) -> str:
@@ -227,7 +228,7 @@ def ratios(results: dict[str, Any]) -> list[str]:
         ("fastcorn-asyncio", "hypercorn-asyncio"),
     )
     out = []
-    for scenario in SUMMARY_SCENARIOS:
+    for scenario in SUMMARY_SCENARIOS + TLS_SUMMARY_SCENARIOS:
         rows = table.get(scenario, {})
         parts = [
             f"{ours} {rows[ours].cpu_median / rows[theirs].cpu_median:.2f}× {theirs}'s"
@@ -241,6 +242,18 @@ def ratios(results: dict[str, Any]) -> list[str]:
         if parts:
             out.append(f"- {scenario}, CPU per request: " + "; ".join(parts) + ".")
     return out
+
+
+def tls_lines(results: dict[str, Any], scenario: str) -> list[str]:
+    """How a TLS scenario was served: the certificate, and what each server negotiated."""
+    info = results.get("tls") or {}
+    sessions = info.get("sessions", {}).get(scenario, {})
+    line = f"Over TLS with a {info.get('certificate') or 'test certificate'}; no ceiling (they "
+    line += "are cleartext)."
+    if sessions:
+        line += " Negotiated with the answer check (OpenSSL's client defaults, as wrk's): "
+        line += "; ".join(f"{server} {session}" for server, session in sessions.items()) + "."
+    return [line, ""]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -259,7 +272,12 @@ def markdown(results: dict[str, Any]) -> str:
         out += [f"- {line}" for line in failed]
         out.append("")
     out += ["## Summary", "", "Medians of server CPU µs per request (lower is better) and "
-            "requests per second:", "", short_table(results), ""]  # fmt: skip
+            "requests per second:", ""]  # fmt: skip
+    if any(n in table for n in SUMMARY_SCENARIOS):
+        out += [short_table(results), ""]
+    if any(n in table for n in TLS_SUMMARY_SCENARIOS):
+        out += ["Over TLS (HTTP/1.1; handshake-tls opens a connection per request):", ""]
+        out += [short_table(results, TLS_SUMMARY_SCENARIOS), ""]
     summary = ratios(results)
     if summary:
         out += [*summary, ""]
@@ -280,6 +298,8 @@ def markdown(results: dict[str, Any]) -> str:
         out += [f"## {name}: {about}", ""]
         if name == "pipelined":
             out += ["(No latency: wrk does not time pipelined requests one by one.)", ""]
+        if results["scenarios"][name].get("tls"):
+            out += tls_lines(results, name)
         status = results["status"].get(name, {})
         out += scenario_table(name, table.get(name, {}), status, failures(results, name))
         out.append("")

@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import checks, loadgen, report
+from bench import checks, loadgen, report, tls
 from bench.measure import TreeMonitor, machine, tree
 from bench.scenarios import SCENARIOS, Scenario
 from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec, snapshot
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeat = args.repeat or (1 if quick else 3)
     args.duration = args.duration or (2.0 if quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else 1.0
+    args.tls_cert = None  # bench/tls.py's certificate, made by main() for TLS scenarios
     return args
 
 
@@ -106,7 +108,7 @@ def measure_one(
     run: dict[str, Any] = {"server": server.spec.name, "scenario": scenario.name}
     if not server.alive():
         return run | {"ok": False, "problem": f"server exited: {server.log_tail()}"}
-    problem = checks.check(scenario, "127.0.0.1", server.port)
+    problem = checks.check(scenario, "127.0.0.1", server.port, args.tls_cert)
     if problem:
         return run | {"ok": False, "problem": f"wrong answer: {problem}"}
     try:
@@ -156,10 +158,16 @@ def run_scenario(
         ready: list[RunningServer] = []
         for server in servers:
             results["commands"][server.spec.name] = shlex.join(server.command)
-            problem = server.wait_ready() or checks.check(scenario, "127.0.0.1", server.port)
+            problem = server.wait_ready() or checks.check(
+                scenario, "127.0.0.1", server.port, args.tls_cert
+            )
             if problem is None:
                 status[server.spec.name] = "ok"
                 ready.append(server)
+                if scenario.tls:
+                    results["tls"]["sessions"].setdefault(scenario.name, {})[server.spec.name] = (
+                        tls.session("127.0.0.1", server.port, args.tls_cert)
+                    )
             elif scenario.http1:
                 status[server.spec.name] = f"wrong answer: {problem}"
             else:
@@ -206,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         except LookupError as exc:
             print(exc, file=sys.stderr)
             return 2
+        if any(s.tls for s in scenarios):
+            try:
+                args.tls_cert = tls.make_certificate(args.workdir)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                print(f"cannot make the TLS certificate: {exc}", file=sys.stderr)
+                return 2
         return run_all(argv, args, specs, scenarios, build, origin)
     finally:
         workdir.cleanup()
@@ -249,6 +263,8 @@ def run_all(
                 "request_body_bytes": len(s.body),
                 "connections": s.connections,
                 "pipeline": s.pipeline,
+                "tls": s.tls,
+                "connection_close": s.close,
                 "about": s.about,
             }
             for s in scenarios
@@ -256,6 +272,8 @@ def run_all(
         "commands": {},
         "status": {},
         "probes": {},
+        # TLS scenarios: the certificate, and what each server negotiated with the check
+        "tls": {"certificate": tls.ABOUT if args.tls_cert else None, "sessions": {}},
         "runs": [],
     }
     for scenario in scenarios:

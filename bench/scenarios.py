@@ -23,10 +23,16 @@ class Scenario:
     pipeline: int = 1
     about: str = ""
     with_ceilings: bool = True  # the seed scenarios compare loops, not ceilings
+    tls: bool = False  # https, with bench/tls.py's certificate (the ceilings are cleartext)
+    close: bool = False  # "Connection: close" on every request: a new connection each time
 
     @property
     def http1(self) -> bool:
         return self.tool == "wrk"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -43,6 +49,34 @@ SCENARIOS: dict[str, Scenario] = {
             "h2", "h2load", "/hello", HELLO, connections=16, about="h2c prior knowledge, -m10"
         ),
         Scenario("ws", "ws", "/ws", b"x" * 64, about="64-byte binary echo"),
+        Scenario(
+            "hello-tls",
+            "wrk",
+            "/hello",
+            HELLO,
+            tls=True,
+            about="hello over TLS (HTTP/1.1, keep-alive)",
+        ),
+        Scenario(
+            "echo-tls",
+            "wrk",
+            "/echo",
+            ECHO_BODY,
+            "POST",
+            ECHO_BODY,
+            tls=True,
+            about="echo over TLS (POST 1 KiB, keep-alive)",
+        ),
+        Scenario(
+            "handshake-tls",
+            "wrk",
+            "/hello",
+            HELLO,
+            tls=True,
+            close=True,
+            about="hello over TLS with Connection: close: a TCP connection and a full "
+            "TLS handshake per request",
+        ),
         Scenario(
             "seed-get",
             "wrk",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
 from pathlib import Path
 
+from bench import tls
 from bench.scenarios import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,20 +35,26 @@ class ServerSpec:
     settings: dict[str, object] = field(default_factory=dict)
 
     def serves(self, scenario: Scenario) -> bool:
-        """Ceilings only speak HTTP/1.1; everyone else is probed for h2 and ws."""
+        """Ceilings only speak cleartext HTTP/1.1; everyone else is probed for h2 and ws."""
         if self.ceiling:
-            return scenario.http1 and scenario.with_ceilings
+            return scenario.http1 and scenario.with_ceilings and not scenario.tls
         return True
 
     def unsupported_label(self) -> str:
         return "not yet supported" if self.family == "fastcorn" else "not supported"
 
 
+def _tls(scenario: Scenario, cert_flag: str, key_flag: str) -> list[str]:
+    """Each server's own flags for bench/tls.py's certificate, in a TLS scenario."""
+    return [cert_flag, tls.CERT, key_flag, tls.KEY] if scenario.tls else []
+
+
 def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
     def command(port: int, scenario: Scenario) -> list[str]:
         return [PY, "-m", "fastcorn", APP, "--loop", loop, "--host", "127.0.0.1",
                 "--port", str(port), "--no-access-log", "--lifespan", "off",
-                "--log-level", "warning"]  # fmt: skip
+                "--log-level", "warning",
+                *_tls(scenario, "--ssl-certfile", "--ssl-keyfile")]  # fmt: skip
 
     return command
 
@@ -55,13 +62,15 @@ def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
 def _uvicorn(port: int, scenario: Scenario) -> list[str]:
     return [PY, "-m", "uvicorn", APP, "--loop", "uvloop", "--http", "httptools",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--lifespan", "off", "--workers", "1"]  # fmt: skip
+            "--log-level", "warning", "--lifespan", "off", "--workers", "1",
+            *_tls(scenario, "--ssl-certfile", "--ssl-keyfile")]  # fmt: skip
 
 
 def _hypercorn(worker: str) -> Callable[[int, Scenario], list[str]]:
     def command(port: int, scenario: Scenario) -> list[str]:
         return [PY, "-m", "hypercorn", "-k", worker, "-w", "1", "-b", f"127.0.0.1:{port}",
-                "--log-level", "warning", APP]  # fmt: skip
+                "--log-level", "warning", *_tls(scenario, "--certfile", "--keyfile"),
+                APP]  # fmt: skip
 
     return command
 
@@ -73,6 +82,7 @@ def _granian(port: int, scenario: Scenario) -> list[str]:
             "--blocking-threads", str(t["blocking_threads"]),
             "--runtime-mode", str(t["runtime_mode"]), "--loop", "uvloop",
             "--no-access-log", "--log-level", "warning",
+            *_tls(scenario, "--ssl-certificate", "--ssl-keyfile"),
             "--host", "127.0.0.1", "--port", str(port), APP]  # fmt: skip
 
 

@@ -43,3 +43,42 @@ def test_quick_run_of_fastcorn_hello(tmp_path: Path) -> None:
     assert "](latest.png)" in page
     assert (tmp_path / "latest.png").stat().st_size > 0
     assert "Failed checks" not in page
+
+
+def _fastcorn_without_tls() -> str | None:
+    from tests.conftest import tls_options_missing
+
+    return tls_options_missing()
+
+
+@pytest.mark.timeout(110)
+def test_quick_run_of_the_tls_scenarios(tmp_path: Path) -> None:
+    """hello-tls, echo-tls and handshake-tls on fastcorn-uvloop, one short run each: the
+    certificate is made, the answers are checked over verified TLS, wrk loads https."""
+    reason = _fastcorn_without_tls()
+    if reason:
+        pytest.skip(reason)
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (bench/tls.py makes the certificate with it)")
+    scenarios = ["hello-tls", "echo-tls", "handshake-tls"]
+    cmd = [
+        sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--duration", "1",
+        "--warmup", "0", "--servers", "fastcorn-uvloop", "--scenarios", ",".join(scenarios),
+        "--output", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    for name in scenarios:
+        assert results["status"][name] == {"fastcorn-uvloop": "ok", "ceiling-uvloop": "n/a"}
+        assert results["scenarios"][name]["tls"] is True
+        assert results["tls"]["sessions"][name]["fastcorn-uvloop"].startswith("TLSv1.")
+        (run,) = [r for r in results["runs"] if r["scenario"] == name]
+        assert run["ok"] and run["requests"] > 0 and run["cpu_us_per_request"] > 0, run
+    assert results["scenarios"]["handshake-tls"]["connection_close"] is True
+    assert "--ssl-certfile tls/cert.pem" in results["commands"]["fastcorn-uvloop"]
+    page = (tmp_path / "latest.md").read_text()
+    assert "Over TLS (HTTP/1.1" in page
+    assert "## handshake-tls:" in page
+    assert "Failed checks" not in page
