@@ -116,18 +116,15 @@ def get_facts(sock: socket.socket) -> dict[str, Any]:
     return result
 
 
-def peer_serial(sock: ssl.SSLSocket) -> int:
-    from cryptography import x509
-
+def peer_serial(sock: ssl.SSLSocket) -> bytes:
+    """The certificate the server sent (DER): each one issued has its own serial."""
     der = sock.getpeercert(binary_form=True)
     assert der is not None
-    return int(x509.load_der_x509_certificate(der).serial_number)
+    return der
 
 
-def leaf_serial(leaf: trustme.LeafCert) -> int:
-    from cryptography import x509
-
-    return int(x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number)
+def leaf_serial(leaf: trustme.LeafCert) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
 
 
 def refused(port: int, context: ssl.SSLContext) -> bool:
