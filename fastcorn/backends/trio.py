@@ -8,13 +8,22 @@ The read loop yields to the scheduler once it has read READ_SIZE bytes without w
 so that the app task a request spawned runs before the body is buffered: an app that
 answers an upload without reading it (413) gets to do so long before the core's limit.
 Small reads (the keep-alive hot path) cost no extra trip through the scheduler.
+
+TLS keeps that design: :class:`TrioTLSTransport` runs a sans-IO ``ssl.SSLObject`` over two
+``ssl.MemoryBIO``s inside the transport. Ciphertext read from the socket goes into the
+incoming BIO and the plaintext it yields to the core; ``write`` encrypts at once into the
+outgoing BIO and sends that through the same non-blocking send and flusher as cleartext.
+(``trio.SSLStream`` would force every write through an awaiting task.) The handshake runs
+before the core exists, so its ``connection_made`` sees the negotiated ``ssl_object``.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,11 +32,18 @@ import trio
 
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
 from fastcorn.protocol.base import Core, CoreFactory, Transport
 
 READ_SIZE = 65536
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
+# After answering plain HTTP on a TLS port: read and drop the client's request for at most
+# this long before closing, so that unread input does not turn the close into an RST that
+# destroys the answer (nginx's lingering close).
+PLAIN_HTTP_LINGER = 1.0
+
+logger = logging.getLogger("fastcorn.error")
 
 
 class TrioWaiter:
@@ -195,8 +211,246 @@ class TrioTransport:
             await self.closed_event.wait()
 
 
+class TrioTLSTransport(TrioTransport):
+    """TrioTransport with TLS inside: an ``ssl.SSLObject`` between the core and the socket.
+
+    ``write`` encrypts into the outgoing BIO and hands the ciphertext to the cleartext
+    ``write`` (a non-blocking send, the rest to the flusher), so the core still writes
+    synchronously and backpressure counts the TLS bytes not yet sent.
+    """
+
+    def __init__(self, sock: socket.socket, protocol: Core, nursery: trio.Nursery,
+                 context: ssl.SSLContext, sslobj: ssl.SSLObject,
+                 outgoing: ssl.MemoryBIO) -> None:
+        super().__init__(sock, protocol, nursery)
+        self.context = context
+        self.sslobj = sslobj
+        self.outgoing = outgoing
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        # asyncio's names and values ("sslcontext" is the listener's context, as there).
+        if name == "ssl_object":
+            return self.sslobj
+        if name == "sslcontext":
+            return self.context
+        if name == "peercert":
+            return self.sslobj.getpeercert()
+        if name == "cipher":
+            return self.sslobj.cipher()
+        if name == "compression":
+            return self.sslobj.compression()
+        return super().get_extra_info(name, default)
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.closed or self.closing:
+            return
+        if self.eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        try:
+            self.sslobj.write(data)
+        except ssl.SSLError:
+            self.abort()  # the TLS session is broken: nothing more can be sent on it
+            return
+        TrioTransport.write(self, self.outgoing.read())
+
+    def flush_tls(self) -> None:
+        """Send what the TLS layer wrote on its own (an alert, a key update's answer)."""
+        if self.outgoing.pending and not (self.closed or self.closing or self.eof_written):
+            TrioTransport.write(self, self.outgoing.read())
+
+    def _close_notify(self) -> None:
+        if self.closed or self.closing or self.eof_written:
+            return
+        try:
+            self.sslobj.unwrap()  # queues close_notify; the peer's answer is not waited for
+        except (ssl.SSLError, ValueError):
+            pass
+        if self.outgoing.pending:
+            TrioTransport.write(self, self.outgoing.read())
+
+    def write_eof(self) -> None:
+        """close_notify, then what is buffered, then FIN; reading goes on."""
+        self._close_notify()
+        super().write_eof()
+
+    def close(self) -> None:
+        """close_notify, then close once everything written has been sent."""
+        self._close_notify()
+        super().close()
+
+
+def _describe(sock: socket.socket) -> str:
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return "a client"
+    if isinstance(peer, tuple):
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) or "a unix client"
+
+
+async def _send_all(sock: socket.socket, data: bytes) -> None:
+    """Send everything now (the handshake's flights: there is no core to pause yet)."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
+        view = view[sent:]
+
+
+async def _answer_plain_http(sock: socket.socket) -> None:
+    """nginx's 400 to a client speaking plain HTTP on the TLS port, then a lingering close."""
+    try:
+        sock.send(PLAIN_HTTP_RESPONSE)  # small: fits in an empty socket buffer
+        sock.shutdown(socket.SHUT_WR)
+        with trio.move_on_after(PLAIN_HTTP_LINGER):
+            while True:
+                try:
+                    if not sock.recv(READ_SIZE):
+                        return  # the client closed: no RST
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(sock)
+    except OSError:
+        pass
+
+
+async def _handshake(sock: socket.socket, sslobj: ssl.SSLObject, incoming: ssl.MemoryBIO,
+                     outgoing: ssl.MemoryBIO) -> bool:
+    """Drive the server side of the handshake; False when the connection is to be closed
+    (plain HTTP, the client left, or the handshake failed: one debug line, no traceback)."""
+    await trio.lowlevel.wait_readable(sock)
+    first = sock.recv(1, socket.MSG_PEEK)
+    if not first:
+        return False
+    if first[0] != TLS_HANDSHAKE_RECORD:
+        logger.debug("Plain HTTP request on a TLS port from %s", _describe(sock))
+        await _answer_plain_http(sock)
+        return False
+    while True:
+        try:
+            sslobj.do_handshake()  # the context's sni_callback (rotation) runs in here
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        except ssl.SSLError as exc:
+            if outgoing.pending:  # the alert saying why
+                try:
+                    sock.send(outgoing.read())
+                except OSError:
+                    pass
+            logger.debug("TLS handshake with %s failed: %s", _describe(sock),
+                         exc.reason or exc)
+            return False
+        if outgoing.pending:
+            await _send_all(sock, outgoing.read())
+        if done:
+            return True
+        try:
+            data = sock.recv(READ_SIZE)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+            continue
+        if not data:
+            logger.debug("TLS handshake with %s failed: the client closed the connection",
+                         _describe(sock))
+            return False
+        incoming.write(data)
+
+
+async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery: trio.Nursery,
+                               tls: TLSListener) -> None:
+    incoming = ssl.MemoryBIO()
+    outgoing = ssl.MemoryBIO()
+    sslobj = tls.context.wrap_bio(incoming, outgoing, server_side=True)
+    try:
+        ok = False
+        with trio.move_on_after(tls.handshake_timeout) as scope:
+            ok = await _handshake(sock, sslobj, incoming, outgoing)
+        if scope.cancelled_caught:
+            logger.debug("TLS handshake with %s timed out", _describe(sock))
+    except OSError as exc:  # a reset mid-handshake
+        logger.debug("TLS handshake with %s failed: %s", _describe(sock), exc)
+        ok = False
+    finally:
+        if not ok:  # also when cancelled (shutdown) while handshaking
+            sock.close()
+    if not ok:
+        return
+    first = cores()
+    transport = TrioTLSTransport(sock, first, nursery, tls.context, sslobj, outgoing)
+    checked: Transport = transport  # mypy checks TrioTLSTransport against the interface here
+    first.connection_made(checked)  # after the handshake, as asyncio's TLS transport does
+    unyielded = 0
+    try:
+        while not transport.closed:
+            if not transport.reading_paused:
+                # What the incoming BIO still holds first (a paused core leaves some). Not
+                # when it is empty: the SSLWantReadError that read() would raise costs
+                # about as much as decrypting a small request.
+                if not (incoming.pending or incoming.eof or sslobj.pending()):
+                    data = None
+                else:
+                    try:
+                        data = sslobj.read(READ_SIZE)
+                    except ssl.SSLWantReadError:  # a partial record: wait for the rest
+                        data = None
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        data = b""  # close_notify, or a FIN without one: the client is done
+                    except ssl.SSLError as exc:
+                        logger.debug("TLS error from %s: %s", _describe(sock),
+                                     exc.reason or exc)
+                        transport.flush_tls()
+                        break
+                    if outgoing.pending:
+                        transport.flush_tls()
+                if data is not None:
+                    if not data:
+                        if transport.protocol.eof_received():
+                            await transport.wait_closed()
+                        break
+                    transport.protocol.data_received(data)
+                    unyielded += len(data)
+                    if unyielded >= READ_SIZE:
+                        await trio.lowlevel.checkpoint()
+                        unyielded = 0
+                    continue
+                try:
+                    raw = sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    raw = None
+                except OSError:
+                    break
+                if raw is not None:
+                    if raw:
+                        incoming.write(raw)
+                    else:
+                        incoming.write_eof()  # sslobj.read() says how the client ended
+                    continue
+            unyielded = 0
+            try:
+                if transport.reading_paused:
+                    transport.resume_event = trio.Event()
+                    await transport.resume_event.wait()
+                else:
+                    await trio.lowlevel.wait_readable(sock)
+            except (trio.ClosedResourceError, OSError):
+                break
+    finally:
+        transport.abort()
+        transport.protocol.connection_lost(None)
+        transport.protocol = None  # type: ignore[assignment]
+
+
 async def serve_connection(sock: socket.socket, cores: CoreFactory,
-                           nursery: trio.Nursery) -> None:
+                           nursery: trio.Nursery, tls: TLSListener | None = None) -> None:
+    if tls is not None:
+        await serve_tls_connection(sock, cores, nursery, tls)
+        return
     first = cores()
     transport = TrioTransport(sock, first, nursery)
     checked: Transport = transport  # mypy checks TrioTransport against the interface here
@@ -253,7 +507,9 @@ class TrioRuntime:
     def __init__(self, system: trio.Nursery, connections: trio.Nursery) -> None:
         self.system = system
         self.connections = connections
-        self.accept_scope = trio.CancelScope()
+        # One per accept loop (a CancelScope can be entered only once): listen() may be
+        # given several sockets, and is called again for the cleartext ones beside TLS.
+        self.accept_scopes: list[trio.CancelScope] = []
         self.listeners: list[socket.socket] = []
         self.token = trio.lowlevel.current_trio_token()
         # The one exception an app task may let through: this backend cancelling it.
@@ -293,17 +549,20 @@ class TrioRuntime:
         return trio.current_time()
 
     async def listen(self, sockets: list[socket.socket], cores: CoreFactory,
-                     tls: Any = None) -> None:
-        if tls is not None:  # the trio TLS work implements it
-            raise NotImplementedError("TLS is not served on trio yet")
+                     tls: TLSListener | None = None) -> None:
+        """Accept on ``sockets``; with ``tls``, every connection is TLS (its context and
+        handshake timeout)."""
         for sock in sockets:
             self.listeners.append(sock)
-            self.connections.start_soon(self._accept_loop, sock, cores)
+            scope = trio.CancelScope()
+            self.accept_scopes.append(scope)
+            self.connections.start_soon(self._accept_loop, sock, cores, tls, scope)
 
-    async def _accept_loop(self, listener: socket.socket, cores: CoreFactory) -> None:
+    async def _accept_loop(self, listener: socket.socket, cores: CoreFactory,
+                           tls: TLSListener | None, scope: trio.CancelScope) -> None:
         tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
         backoff = AcceptBackoff()
-        with self.accept_scope:
+        with scope:
             while True:
                 try:
                     sock, _ = listener.accept()
@@ -326,12 +585,14 @@ class TrioRuntime:
                 sock.setblocking(False)
                 if tcp:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.connections.start_soon(serve_connection, sock, cores, self.connections)
+                self.connections.start_soon(serve_connection, sock, cores, self.connections,
+                                            tls)
 
     def close_listeners(self) -> None:
         """Stop accepting and close the listening sockets: new connections are refused
         at once, not left in the backlog until the process exits."""
-        self.accept_scope.cancel()
+        for scope in self.accept_scopes:
+            scope.cancel()
         for sock in self.listeners:
             if sock.fileno() != -1:
                 trio.lowlevel.notify_closing(sock)  # wakes an accept loop waiting on it
