@@ -362,6 +362,26 @@ async def _handshake(sock: socket.socket, sslobj: ssl.SSLObject, incoming: ssl.M
         incoming.write(data)
 
 
+async def _wait_for_input(transport: TrioTransport, sock: socket.socket) -> bool:
+    """Until the core resumes reading, or the socket is readable; False once it is closed."""
+    try:
+        if transport.reading_paused:
+            transport.resume_event = trio.Event()
+            await transport.resume_event.wait()
+        else:
+            await trio.lowlevel.wait_readable(sock)
+    except (trio.ClosedResourceError, OSError):
+        return False
+    return True
+
+
+def _end_connection(transport: TrioTransport) -> None:
+    transport.abort()
+    transport.protocol.connection_lost(None)
+    # As asyncio's transports do: no reference cycle left for the garbage collector.
+    transport.protocol = None  # type: ignore[assignment]
+
+
 async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery: trio.Nursery,
                                tls: TLSListener) -> None:
     incoming = ssl.MemoryBIO()
@@ -432,18 +452,10 @@ async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery:
                         incoming.write_eof()  # sslobj.read() says how the client ended
                     continue
             unyielded = 0
-            try:
-                if transport.reading_paused:
-                    transport.resume_event = trio.Event()
-                    await transport.resume_event.wait()
-                else:
-                    await trio.lowlevel.wait_readable(sock)
-            except (trio.ClosedResourceError, OSError):
+            if not await _wait_for_input(transport, sock):
                 break
     finally:
-        transport.abort()
-        transport.protocol.connection_lost(None)
-        transport.protocol = None  # type: ignore[assignment]
+        _end_connection(transport)
 
 
 async def serve_connection(sock: socket.socket, cores: CoreFactory,
@@ -482,19 +494,10 @@ async def serve_connection(sock: socket.socket, cores: CoreFactory,
                         unyielded = 0
                     continue
             unyielded = 0  # both waits below yield
-            try:
-                if transport.reading_paused:
-                    transport.resume_event = trio.Event()
-                    await transport.resume_event.wait()
-                else:
-                    await trio.lowlevel.wait_readable(sock)
-            except (trio.ClosedResourceError, OSError):
+            if not await _wait_for_input(transport, sock):
                 break
     finally:
-        transport.abort()
-        transport.protocol.connection_lost(None)
-        # As asyncio's transports do: no reference cycle left for the garbage collector.
-        transport.protocol = None  # type: ignore[assignment]
+        _end_connection(transport)
 
 
 async def _await(coro: Any) -> None:
