@@ -1016,11 +1016,18 @@ cdef class H1Connection(Stream):
         if self.eof or not self.transport.can_write_eof():
             self.close_transport()
             return
+        try:
+            # asyncio shuts the socket down at once when nothing is queued: a client that
+            # already dropped the connection makes that raise (ENOTCONN), and the answer
+            # has nobody to reach. Close; the transport reports connection_lost.
+            self.transport.write_eof()
+        except OSError:
+            self.close_transport()
+            return
         self.lingering = True
         self.linger_bytes = 0
         if self.state.log_connection is not None:
             self.state.log_connection("lingering close", self.client)
-        self.transport.write_eof()
         self.arm_timer(TIMER_LINGER, LINGER_SECONDS)
         if self.reading_paused:
             self.reading_paused = False
