@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastcorn import backends
+from fastcorn.asgi.cycle import ServerState
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.config import Config
 from fastcorn.importer import AppImportError
@@ -36,6 +37,9 @@ logger = logging.getLogger("fastcorn.error")
 READY = b"r"  # every listener accepts
 BEAT = b"h"  # the event loop ran (sent every heartbeat interval)
 RETIRE = b"m"  # --max-requests reached: please start my replacement, then stop me
+
+# Seconds between a worker closing its listeners and closing its idle connections.
+SETTLE = 0.1
 
 
 class RequestCounter:
@@ -69,6 +73,16 @@ class WorkerServer(Server):
         if not self.exit_requested:
             logger.info("Shutting down.")
             self.request_exit()
+
+    async def _drain(self, runtime: ServerRuntime, state: ServerState) -> None:
+        # The other workers keep serving the listeners: a connection this one accepted just
+        # before closing its copy is a client already served by no one else. Give such
+        # connections a moment to deliver their first request (then answered with
+        # ``connection: close``) before idle connections are closed: closing one whose
+        # request sits unread resets it (a recycled worker under load did).
+        runtime.close_listeners()
+        await runtime.sleep(SETTLE)
+        await super()._drain(runtime, state)
 
 
 class Reporter:
