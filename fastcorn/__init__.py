@@ -27,8 +27,12 @@ def run(app: Any, **options: Any) -> None:
     """Serve ``app`` (an ASGI app or a 'module:attr' string) until interrupted.
 
     Raises SystemExit with a non-zero status when the server cannot start or fails.
+    With ``workers`` above 1 (or ``reload``, ``max_requests``, ``max_worker_memory``) a
+    supervisor runs worker processes; ``app`` must then be a 'module:attribute' string,
+    and the calling script needs an ``if __name__ == "__main__":`` guard (the workers
+    are spawned).
     """
-    from fastcorn.server import run as run_server
+    from fastcorn.supervisor import run as run_server
 
     code = run_server(Config(app=app, **options))
     if code:

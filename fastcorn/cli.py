@@ -178,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The TLS context is built (files read, key checked against the certificate) before
         # the app is imported and anything binds: a bad file is one line, exit status 2.
         tls_listener(Config(**options).tls)
+        from fastcorn import supervisor
+
+        # Worker options that cannot work, before anything binds or is imported.
+        supervisor.check(Config(app=app_path, **options))
     except (UsageError, ConfigError) as exc:
         return _fail(str(exc))
 
@@ -187,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(options["log_level"], options["access_log"], options["log_config"])
     except ConfigError as exc:
         return _fail(str(exc))
+
+    if supervisor.wanted(Config(**options).processes):
+        # The supervisor binds, then its workers import the app: never imported here.
+        try:
+            return supervisor.run(Config(app=app_path, **options))
+        except ConfigError as exc:
+            return _fail(str(exc))
 
     try:
         app = load_app(app_path, options["app_dir"], options["factory"])
@@ -203,10 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options["factory"] = False
 
     # server.run configures logging (fastcorn.logging.configure_logging) itself; a bad
-    # --log-config file is a usage error like any other bad option.
-    import fastcorn.server
-
+    # --log-config file is a usage error like any other bad option. supervisor.run is
+    # server.run here (one process), with the --pid file around it.
     try:
-        return fastcorn.server.run(Config(app=app, **options))
+        return supervisor.run(Config(app=app, **options))
     except ConfigError as exc:
         return _fail(str(exc))

@@ -37,7 +37,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings",
+    "TLSSettings", "WorkerSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -415,6 +415,53 @@ class TLSSettings(_Settings):
         parse=_parse_positive_float, metavar="SECONDS")
 
 
+@dataclass(frozen=True)
+class WorkerSettings(_Settings):
+    """Worker processes under a supervisor: how many, when to replace them, reload."""
+
+    workers: int = setting(
+        1, "Worker processes. 1: one process, no supervisor (unless --reload, "
+        "--max-requests or --max-worker-memory asks for one).",
+        parse=_parse_positive_int, metavar="N")
+    reuse_port: bool = setting(
+        False, "Give every worker its own SO_REUSEPORT listener on the address, so that "
+        "the kernel spreads connections evenly (default: the workers share the listeners).")
+    max_requests: int = setting(
+        0, "Replace a worker after it has served this many requests (0: never); the "
+        "replacement serves before the old worker drains.",
+        parse=_parse_non_negative_int, metavar="N")
+    max_requests_jitter: int = setting(
+        0, "Add a random 0..N to each worker's --max-requests, so workers do not all "
+        "restart at once.", parse=_parse_non_negative_int, metavar="N")
+    max_worker_memory: float = setting(
+        0.0, "Replace a worker whose resident memory (RSS) exceeds this many MiB (0: never); "
+        "the replacement serves before the old worker drains.",
+        parse=_parse_non_negative_float, metavar="MIB")
+    timeout_worker_healthcheck: float = setting(
+        30.0, "Seconds a serving worker's event loop may go without a heartbeat (blocked "
+        "by the app) before the worker is killed and replaced.",
+        parse=_parse_positive_float, metavar="SECONDS")
+    max_startup_failures: int = setting(
+        5, "Workers that may fail to start in a row (with a growing delay between "
+        "attempts) before the supervisor gives up and exits.",
+        parse=_parse_positive_int, metavar="N")
+    reload: bool = setting(
+        False, "Development: restart the workers when a watched file changes (needs the "
+        "'reload' extra, watchfiles).")
+    reload_dir: tuple[str, ...] = setting(
+        (), "Directory to watch with --reload; repeatable (default: the current directory "
+        "and --app-dir).", metavar="DIR")
+    reload_include: tuple[str, ...] = setting(
+        (), "Glob of file names to watch with --reload, in addition to *.py; repeatable.",
+        metavar="GLOB")
+    reload_exclude: tuple[str, ...] = setting(
+        (), "Glob of file names or paths not to watch with --reload, in addition to "
+        ".*, *.py[cod], *.sw?, *~; repeatable.", metavar="GLOB")
+    pid: str | None = setting(
+        None, "Write the PID of the supervisor (or of the single server process) to this "
+        "file, removed at exit.", metavar="PATH")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -435,6 +482,7 @@ class Config:
     limits: LimitSettings = group(prefix="limit_")
     logging: LoggingSettings = group()
     tls: TLSSettings = group(prefix="ssl_")
+    processes: WorkerSettings = group()
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app

@@ -37,6 +37,8 @@ LEVELS: dict[str, int] = {
 
 ERROR_FORMAT = "[fastcorn] %(levelname)s: %(message)s"
 ACCESS_FORMAT = "%(message)s"
+# A worker process under the supervisor names itself in every server line.
+WORKER_ERROR_FORMAT = "[fastcorn %(process)d] %(levelname)s: %(message)s"
 
 error_logger = logging.getLogger("fastcorn.error")
 access_logger = logging.getLogger("fastcorn.access")
@@ -174,6 +176,15 @@ def configure_logging(level: str, access_log: bool, log_config: str | None = Non
             logger.addHandler(handler)
             logger.propagate = False
             _our_handlers[logger.name] = handler
+
+
+def name_worker_process() -> None:
+    """In a worker process: fastcorn's own stderr handler writes the worker's PID in every
+    server line (``[fastcorn 4242] INFO: ...``). Handlers of a log_config file or of the
+    program keep their formats (``%(process)d`` is theirs to use)."""
+    handler = _our_handlers.get(error_logger.name)
+    if handler is not None:
+        handler.setFormatter(logging.Formatter(WORKER_ERROR_FORMAT))
 
 
 def debug_enabled() -> bool:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any, cast
 
@@ -21,7 +22,7 @@ from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.tls import TLSListener, tls_listener
-from fastcorn.config import Config, split_host_port
+from fastcorn.config import Config
 from fastcorn.importer import load_app
 from fastcorn.logging import (
     AppErrorLogger,
@@ -34,6 +35,9 @@ from fastcorn.logging import (
     trace_enabled,
 )
 from fastcorn.protocol.negotiate import alpn_protocols, connection_factory
+from fastcorn.sockets import BindError, bind_listeners, make_socket, set_nodelay
+
+__all__ = ["BindError", "Server", "make_socket", "run", "serve", "set_nodelay"]
 
 logger = logging.getLogger("fastcorn.error")
 
@@ -43,49 +47,6 @@ logger = logging.getLogger("fastcorn.error")
 EXIT_BIND_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STARTUP_FAILED = 3
-
-
-class BindError(OSError):
-    """A listener could not be set up; str() names the address and the reason, and
-    ``errno`` is the underlying error's."""
-
-    def __init__(self, what: str, cause: OSError) -> None:
-        reason = cause.strerror or str(cause)
-        super().__init__(f"{what}: {reason[:1].lower()}{reason[1:]}")
-        self.errno = cause.errno
-
-
-def make_socket(address: str, backlog: int) -> socket.socket:
-    """Bind and listen on 'HOST:PORT', '[V6]:PORT' or 'unix:PATH'."""
-    if address.startswith("unix:"):
-        path = address[len("unix:"):]
-        if os.path.exists(path):
-            os.unlink(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(path)
-    else:
-        host, port = split_host_port(address)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        set_nodelay(sock)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
-def set_nodelay(sock: socket.socket) -> None:
-    """TCP_NODELAY on a listener, which Linux passes on to every socket it accepts.
-
-    Without it, a response written in more than one piece (a streamed body, pipelined
-    answers) waits for the client's delayed ACK: ~40 ms per exchange.
-    """
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def describe(sock: socket.socket, tls: bool = False) -> str:
@@ -120,40 +81,17 @@ class Server:
         self.exit_requested = False
         self.signals_seen = 0
         self.lifespan_state: dict[str, Any] = {}
+        # Set by a worker process (fastcorn.supervised, fastcorn.workers): called with the
+        # runtime as soon as the loop runs, and once every listener accepts.
+        self.on_loop_start: Callable[[ServerRuntime], None] | None = None
+        self.on_serving: Callable[[], None] | None = None
 
     def bind(self) -> None:
-        config = self.config.server
         if self.sockets:
             return
-        if config.fd is not None:
-            try:
-                sock = socket.socket(fileno=config.fd)
-            except OSError as exc:
-                raise BindError(f"Cannot use file descriptor {config.fd}", exc) from exc
-            sock.setblocking(False)
-            set_nodelay(sock)
-            self.sockets.append(sock)
-        addresses = list(config.bind)
-        if not addresses and config.fd is None:
-            host = f"[{config.host}]" if ":" in config.host else config.host
-            addresses = [f"{host}:{config.port}"]
-        for address in addresses:
-            try:
-                sock = make_socket(address, config.backlog)
-            except OSError as exc:
-                raise BindError(f"Cannot bind {address}", exc) from exc
-            self.sockets.append(sock)
-            if address.startswith("unix:"):
-                self.unix_paths.append(address[len("unix:"):])
-        for address in config.insecure_bind:
-            try:
-                sock = make_socket(address, config.backlog)
-            except OSError as exc:
-                raise BindError(f"Cannot bind {address}", exc) from exc
-            self.sockets.append(sock)
-            self.insecure.append(sock)
-            if address.startswith("unix:"):
-                self.unix_paths.append(address[len("unix:"):])
+        bound = bind_listeners(self.config.server, self.config.processes.reuse_port)
+        self.sockets, self.insecure, self.unix_paths = (
+            bound.sockets, bound.insecure, bound.unix_paths)
 
     def reload_tls(self) -> None:
         """SIGHUP: new connections get a context built from the certificate files now."""
@@ -192,6 +130,8 @@ class Server:
         await runtime.install_signal_handlers(
             self.on_signal, self.reload_tls if self.tls is not None else None)
         logger.info("Started server process [%d]", os.getpid())
+        if self.on_loop_start is not None:
+            self.on_loop_start(runtime)
         if debug_enabled():
             logger.debug("Loop %s; options: %s", runtime.name, ", ".join(
                 f"{name}={'***' if 'password' in name and value else value!r}"
@@ -238,6 +178,8 @@ class Server:
             tls = self.tls is not None and sock not in self.insecure
             logger.info("fastcorn listening on %s (loop: %s)", describe(sock, tls),
                         runtime.name)
+        if self.on_serving is not None:
+            self.on_serving()
         # Signal handlers stay in place while draining: a second interrupt exits at once.
         await self.exit_waiter
         await self._drain(runtime, state)

@@ -127,7 +127,8 @@ def undeclared(folder: str, extras: Iterable[str]) -> list[str]:
 @pytest.mark.parametrize(
     ("folder", "extras", "install"),
     [
-        ("fastcorn", ("uvloop", "trio"), "pip install '.[uvloop,trio]'"),
+        ("fastcorn", ("uvloop", "trio", "reload", "gunicorn"),
+         "pip install '.[uvloop,trio,reload,gunicorn]'"),
         ("tests", ("all",), "pip install -e '.[all]'"),
         ("bench", ("bench",), "pip install -e '.[bench]'"),
         ("examples", (), "pip install ."),

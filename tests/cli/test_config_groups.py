@@ -67,6 +67,18 @@ EXPECTED_FLAT_NAMES = {
     ("tls", "ciphers"): "ssl_ciphers",
     ("tls", "min_version"): "ssl_min_version",
     ("tls", "handshake_timeout"): "ssl_handshake_timeout",
+    ("processes", "workers"): "workers",
+    ("processes", "reuse_port"): "reuse_port",
+    ("processes", "max_requests"): "max_requests",
+    ("processes", "max_requests_jitter"): "max_requests_jitter",
+    ("processes", "max_worker_memory"): "max_worker_memory",
+    ("processes", "timeout_worker_healthcheck"): "timeout_worker_healthcheck",
+    ("processes", "max_startup_failures"): "max_startup_failures",
+    ("processes", "reload"): "reload",
+    ("processes", "reload_dir"): "reload_dir",
+    ("processes", "reload_include"): "reload_include",
+    ("processes", "reload_exclude"): "reload_exclude",
+    ("processes", "pid"): "pid",
 }
 
 
