@@ -87,6 +87,8 @@ cdef class H2Connection:
     cdef object upgrade            # (scope, body, HTTP2-Settings) of an h2c upgrade, once
     cdef bint closed
     cdef bint closing              # GOAWAY sent or received: no new streams
+    cdef bint dead                 # closing the transport (connection_lost may come later):
+                                   # nothing more is read or started
     cdef bint transport_paused
     cdef bint flush_scheduled
     cdef object flush_callback
@@ -119,6 +121,7 @@ cdef class H2Connection:
     cdef send_body(self, H2Stream s, bytes body, bint more_body)
     cdef bint push_out(self, H2Stream s) except -1
     cdef unblock(self)
+    cdef unlist(self, H2Stream s)
     cdef response_done(self, H2Stream s)
     cdef release(self, H2Stream s)
     cdef forget(self, H2Stream s)

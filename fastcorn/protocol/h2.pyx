@@ -47,6 +47,7 @@ cdef object Base64Error = _Base64Error
 cdef object INITIAL_WINDOW_SIZE = _SettingCodes.INITIAL_WINDOW_SIZE
 cdef object ENABLE_PUSH = _SettingCodes.ENABLE_PUSH
 cdef object _ServerOpen = _ConnectionState.SERVER_OPEN
+cdef object _Closed = _ConnectionState.CLOSED
 
 cdef enum:
     # RFC 9113 section 7 error codes
@@ -94,6 +95,8 @@ cdef str X_PUSH = "http.response.push"
 cdef frozenset HOP_BY_HOP = frozenset((b"connection", b"upgrade", b"http2-settings",
                                        b"keep-alive", b"proxy-connection",
                                        b"transfer-encoding", b"te"))
+cdef bytes BASE64URL = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        b"0123456789-_")
 cdef bytes UPGRADE_RESPONSE = (b"HTTP/1.1 101 Switching Protocols\r\n"
                                b"connection: Upgrade\r\nupgrade: h2c\r\n\r\n")
 
@@ -290,6 +293,7 @@ cdef class H2Connection:
         else:
             self.h2.initiate_connection()
         self.raise_limits()
+        self.push_allowed = bool(self.h2.remote_settings.enable_push)  # RFC default: on
         self.window_end = state.now + BUDGET_SECONDS
         if self.upgrade is not None:
             self.start_upgrade()
@@ -316,6 +320,7 @@ cdef class H2Connection:
         if self.closed:
             return
         self.closed = True
+        self.dead = True
         self.deadline = 0
         self.write_deadline = 0
         self.state.connection_closed(self)
@@ -335,8 +340,14 @@ cdef class H2Connection:
         return False  # HTTP/2 has no half-close: what was in flight cannot be answered
 
     def data_received(self, bytes data):
-        if self.closed:
+        if self.dead:
             return
+        if self.state.now >= self.window_end:
+            # A new budget window: what the last one spent is forgiven.
+            self.window_end = self.state.now + BUDGET_SECONDS
+            self.control_frames = 0
+            self.credit = 0
+            self.resets = 0
         self.count_frames(data)
         if self.over_budget():
             self.terminate(ENHANCE_YOUR_CALM)
@@ -345,7 +356,10 @@ cdef class H2Connection:
             events = self.receive_data(data)
         except H2ProtocolError:
             # h2 queued the GOAWAY with the error's code (PROTOCOL_ERROR, FRAME_SIZE_ERROR,
-            # ENHANCE_YOUR_CALM for an HPACK bomb, ...): send it and close.
+            # ENHANCE_YOUR_CALM for an HPACK bomb, ...): send it and close. A bad preface
+            # fails before h2 gets that far: its GOAWAY is ours.
+            if self.h2.state_machine.state is not _Closed:
+                self.goaway(0, PROTOCOL_ERROR)
             self.flush()
             self.close_transport()
             return
@@ -422,15 +436,6 @@ cdef class H2Connection:
         return 0
 
     cdef bint over_budget(self):
-        cdef double now = self.state.now
-        if now >= self.window_end:
-            # A new window: what the last one spent is forgiven.
-            self.window_end = now + BUDGET_SECONDS
-            over = self.control_frames > self.settings.max_control_frames + self.credit
-            self.control_frames = 0
-            self.credit = 0
-            self.resets = 0
-            return over
         return self.control_frames > self.settings.max_control_frames + self.credit
 
     # -- events -----------------------------------------------------------------------
@@ -438,6 +443,8 @@ cdef class H2Connection:
     cdef handle_events(self, list events):
         cdef H2Stream s
         for event in events:
+            if self.dead:
+                return  # the connection was ended for what came before
             kind = type(event)
             if kind is DataReceived:
                 s = self.streams.get(event.stream_id)
@@ -576,7 +583,7 @@ cdef class H2Connection:
         starting = self.to_start
         self.to_start = []
         for s in starting:
-            if s.reset or self.closed:
+            if s.reset or self.dead:
                 self.forget(s)
                 continue
             if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
@@ -594,9 +601,7 @@ cdef class H2Connection:
         if s is None or s.reset:
             return
         s.reset = True
-        s.blocked = False
-        if s in self.blocked:
-            self.blocked.remove(s)
+        self.unlist(s)
         if by_client and not s.response_ended:
             self.resets += 1
         s.cycle.disconnect()
@@ -749,9 +754,7 @@ cdef class H2Connection:
             else:
                 engine.end_stream(s.stream_id)
             self.response_done(s)
-        if s.blocked:
-            s.blocked = False
-            self.blocked.remove(s)
+        self.unlist(s)
         if s.writing_paused and not self.transport_paused:
             s.writing_paused = False
             s.cycle.wake_writer()
@@ -762,6 +765,12 @@ cdef class H2Connection:
         if not s.blocked:
             s.blocked = True
             self.blocked.append(s)
+
+    cdef unlist(self, H2Stream s):
+        if s.blocked:
+            s.blocked = False
+            if s in self.blocked:
+                self.blocked.remove(s)
 
     cdef unblock(self):
         """A window opened (or the transport drained): send what streams hold, in order."""
@@ -804,9 +813,7 @@ cdef class H2Connection:
     cdef forget(self, H2Stream s):
         """Neither its app nor its output needs the stream any more."""
         self.release(s)
-        if s.blocked:
-            s.blocked = False
-            self.blocked.remove(s)
+        self.unlist(s)
         if self.streams.get(s.stream_id) is s:
             del self.streams[s.stream_id]
         if not self.streams and not self.closed:
@@ -829,9 +836,7 @@ cdef class H2Connection:
         if s.unacked:
             self.acknowledge(s.stream_id, s.unacked)
             s.unacked = 0
-        if s.blocked:
-            s.blocked = False
-            self.blocked.remove(s)
+        self.unlist(s)
         self.release(s)
         if s.app_done or not s.started:
             self.forget(s)
@@ -890,6 +895,7 @@ cdef class H2Connection:
 
     cdef close_transport(self):
         self.closing = True
+        self.dead = True
         self.deadline = 0
         if not self.closed and not self.transport.is_closing():
             self.transport.close()
@@ -1037,8 +1043,11 @@ def h2c_upgrade(ServerState state, object config):
 
 cdef bint valid_settings(bytes header):
     """HTTP2-Settings: base64url SETTINGS payload (6-octet entries) with values h2 takes."""
+    header = header.strip().rstrip(b"=")
+    if header.strip(BASE64URL):
+        return False  # a character outside base64url (the decoder would skip it)
     try:
-        payload = b64decode(header.strip() + b"=" * (-len(header.strip()) % 4))
+        payload = b64decode(header + b"=" * (-len(header) % 4))
     except (Base64Error, ValueError):
         return False
     if len(payload) % 6:
