@@ -1,13 +1,12 @@
 """Stub of the compiled HTTP/2 connection core (fastcorn/protocol/h2.pyx)."""
 
-from collections.abc import Callable
 from typing import Any
 
 from typing_extensions import disjoint_base
 
 from fastcorn.asgi.cycle import HTTPCycle, ServerState, Stream
 from fastcorn.config import Config
-from fastcorn.protocol.base import Core, Transport
+from fastcorn.protocol.base import Transport, UpgradeHandler
 
 @disjoint_base
 class H2Stream(Stream):
@@ -37,7 +36,7 @@ class H2Connection:
     def h2(self) -> Any:
         """The h2.connection.H2Connection this core drives."""
     def __init__(
-        self, state: ServerState, config: Config,
+        self, state: ServerState, config: Config | None,
         upgrade: tuple[dict[str, Any], bytes, bytes] | None = None,
     ) -> None: ...
     # asyncio.Protocol's side
@@ -53,6 +52,4 @@ class H2Connection:
     def abort(self) -> None: ...
     def _flush(self) -> None: ...
 
-def h2c_upgrade(
-    state: ServerState, config: Config
-) -> Callable[[dict[str, Any], bytes], Core | None]: ...
+def h2c_upgrade(state: ServerState, config: Config) -> UpgradeHandler: ...

@@ -255,6 +255,8 @@ cdef class H2Stream(Stream):
 
 cdef class H2Connection:
     def __init__(self, ServerState state, object config, object upgrade=None):
+        if config is None:
+            raise ValueError("HTTP/2 is served with the server's Config (its http2 settings)")
         self.state = state
         self.settings = config.http2
         self.runtime = state.runtime
