@@ -956,8 +956,9 @@ cdef class H2Connection:
         if self.closed or self.goaway_stage:
             return
         self.goaway_stage = 1
-        self.goaway(MAX_STREAM_ID, NO_ERROR)
+        # The PING first: a client on the h2 package stops reading frames at a GOAWAY.
         self.h2.ping(PING_DATA)
+        self.goaway(MAX_STREAM_ID, NO_ERROR)
         self.window_end = self.state.now + 2  # the ACK's deadline (check_timeout)
         self.flush()
 
