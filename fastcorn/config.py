@@ -37,7 +37,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings", "WorkerSettings",
+    "TLSSettings", "WorkerSettings", "HTTP2Settings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -102,6 +102,20 @@ def _parse_positive_float(text: str) -> float:
     value = _parse_float(text)
     if value <= 0:
         raise ValueError(f"must be a positive number, got {value}")
+    return value
+
+
+def _parse_window(text: str) -> int:
+    value = _parse_int(text)
+    if not 65535 <= value <= 2**31 - 1:
+        raise ValueError(f"must be between 65535 and 2147483647, got {value}")
+    return value
+
+
+def _parse_frame_size(text: str) -> int:
+    value = _parse_int(text)
+    if not 16384 <= value <= 2**24 - 1:
+        raise ValueError(f"must be between 16384 and 16777215, got {value}")
     return value
 
 
@@ -219,6 +233,7 @@ class _Spec:
     parse: Callable[[str], Any] | None
     choices: tuple[str, ...] | None
     metavar: str | None
+    name: str | None = None
 
 
 def setting(
@@ -228,15 +243,18 @@ def setting(
     parse: Callable[[str], Any] | None = None,
     choices: Iterable[str] | None = None,
     metavar: str | None = None,
+    name: str | None = None,
 ) -> Any:
     """A settings field: its default, help text and (when its type is not enough) the
     parser of its text form, its choices and the metavar shown in ``--help``.
 
     The field's type gives the rest: ``bool`` makes ``--x / --no-x`` flags, ``int`` and
     ``float`` parse numbers, ``tuple[str, ...]`` makes a repeatable flag (a comma
-    separated list in the environment), ``X | None`` allows None.
+    separated list in the environment), ``X | None`` allows None. ``name`` replaces the
+    flat name the group's prefix would give (a group's on/off switch reads better as
+    ``--http2`` than as ``--http2-enabled``).
     """
-    spec = _Spec(help, parse, None if choices is None else tuple(choices), metavar)
+    spec = _Spec(help, parse, None if choices is None else tuple(choices), metavar, name)
     return field(default=default, metadata={_SETTING: spec})
 
 
@@ -275,7 +293,8 @@ def _group_options(table: str, prefix: str, cls: type) -> tuple[Option, ...]:
         if repeat:
             default = list(default)  # as the CLI gives it (the group keeps a tuple)
         options.append(Option(
-            prefix + each.name, default, spec.help, parse=parse, choices=spec.choices,
+            spec.name or prefix + each.name, default, spec.help, parse=parse,
+            choices=spec.choices,
             repeat=repeat, is_bool=is_bool, metavar=spec.metavar, group=table, key=each.name,
             optional=optional,
         ))
@@ -462,6 +481,46 @@ class WorkerSettings(_Settings):
         "file, removed at exit.", metavar="PATH")
 
 
+@dataclass(frozen=True)
+class HTTP2Settings(_Settings):
+    """HTTP/2 (h2c with prior knowledge or Upgrade, and ALPN "h2" over TLS): what the
+    server advertises in its SETTINGS and the budgets a hostile client meets.
+
+    The header list limit is --limit-request-head (one limit for a request head, whichever
+    protocol carries it). The windows are far above the protocol's 64 KiB default, which
+    would throttle an upload to 64 KiB per round trip; the stream window bounds what one
+    request buffers for an app that reads slowly, the connection window what all of a
+    connection's requests buffer together.
+    """
+
+    enabled: bool = setting(
+        True, "Serve HTTP/2: h2c (prior knowledge and Upgrade) on cleartext listeners, "
+        "ALPN 'h2' on TLS ones.", name="http2")
+    max_concurrent_streams: int = setting(
+        100, "Most streams a client may have open on one connection (REFUSED_STREAM above).",
+        parse=_parse_positive_int, metavar="N")
+    stream_window: int = setting(
+        1024 * 1024, "Initial flow-control window of each stream, in bytes: how much "
+        "request body one stream may buffer before the app reads it.",
+        parse=_parse_window, metavar="BYTES")
+    connection_window: int = setting(
+        4 * 1024 * 1024, "Flow-control window of a whole connection, in bytes: the request "
+        "body all of its streams may buffer together.", parse=_parse_window, metavar="BYTES")
+    max_frame_size: int = setting(
+        16384, "Largest frame payload a client may send (16384 to 16777215).",
+        parse=_parse_frame_size, metavar="BYTES")
+    max_control_frames: int = setting(
+        1000, "PING, SETTINGS, PRIORITY, WINDOW_UPDATE, RST_STREAM, empty DATA and unknown "
+        "frames a client may send per 10 seconds beyond those its requests and our "
+        "responses account for; above it the connection ends with ENHANCE_YOUR_CALM.",
+        parse=_parse_positive_int, metavar="N")
+    max_reset_streams: int = setting(
+        200, "Streams a client may cancel (RST_STREAM before their response completed) or "
+        "have refused per 10 seconds; above it the connection ends with ENHANCE_YOUR_CALM "
+        "(the rapid reset attack, CVE-2023-44487).",
+        parse=_parse_positive_int, metavar="N")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -483,13 +542,16 @@ class Config:
     logging: LoggingSettings = group()
     tls: TLSSettings = group(prefix="ssl_")
     processes: WorkerSettings = group()
+    http2: HTTP2Settings = group(prefix="http2_")
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app
         given: dict[str, Any] = {}
         changes: dict[str, dict[str, Any]] = {table: {} for table in GROUPS}
         for name, value in options.items():
-            if name in GROUPS:
+            if name in GROUPS and (isinstance(value, GROUPS[name])
+                                   or name not in OPTIONS_BY_NAME):
+                # A whole group; a group's switch may share its name (http2=False).
                 if not isinstance(value, GROUPS[name]):
                     raise ConfigError(
                         f"{name}: expected a {GROUPS[name].__name__}, got {value!r}")
@@ -585,7 +647,8 @@ def load_toml(path: str) -> dict[str, Any]:
     for key, value in data.items():
         name = key.replace("-", "_")
         table = _TABLES.get(name)
-        if table is not None:
+        if table is not None and (isinstance(value, dict) or name not in OPTIONS_BY_NAME):
+            # A group's table; a group's switch may share its name (http2 = false).
             if not isinstance(value, dict):
                 raise ConfigError(f"--config: {key!r} in {path} must be a table ([{key}])")
             for sub, sub_value in value.items():

@@ -100,6 +100,11 @@ cdef class HTTPCycle:
     cdef list pending_headers          # held until the first body (one coalesced write)
     cdef public bint response_started  # head handed to the stream
     cdef public bint response_complete
+    # http.response.start said trailers=True on a stream that offers them: the last body
+    # does not end the response, http.response.trailers (more_trailers=False) does.
+    cdef public bint trailers
+    cdef bint body_ended               # the last body was sent, trailers are still due
+    cdef list trailer_headers          # gathered while more_trailers=True
     cdef public Py_ssize_t response_bytes
     cdef public bint disconnected
     cdef object write_waiter
@@ -121,4 +126,6 @@ cdef class HTTPCycle:
     cdef _app_failed(self, str message, object exc)
     cdef _log_access(self)
     cdef _flush_head(self)
+    # http.response.trailers, .early_hint (103) and .push, handed to the stream
+    cdef object _send_extension(self, object message_type, dict message)
     cdef inline void _release(self)

@@ -89,6 +89,7 @@ class HTTPCycle:
     status: int
     response_started: bool
     response_complete: bool
+    trailers: bool
     response_bytes: int
     disconnected: bool
     task: Any

@@ -31,6 +31,13 @@ cdef str T_REQUEST = "http.request"
 cdef str T_DISCONNECT = "http.disconnect"
 cdef str T_START = "http.response.start"
 cdef str T_BODY = "http.response.body"
+# What only some streams carry (ASGI extensions, advertised in scope["extensions"]).
+cdef str T_TRAILERS = "http.response.trailers"
+cdef str T_PUSH = "http.response.push"
+cdef str T_EARLY_HINT = "http.response.early_hint"
+cdef str X_TRAILERS = "http.response.trailers"
+cdef str K_TRAILERS = "trailers"
+cdef str K_MORE_TRAILERS = "more_trailers"
 cdef bytes EMPTY = b""
 
 cdef tuple NOTHING = ()
@@ -282,6 +289,8 @@ cdef class HTTPCycle:
             headers = message.get(K_HEADERS, ())
             self.pending_headers = headers if type(headers) is list else list(headers)
             self.status = status
+            if message.get(K_TRAILERS) and X_TRAILERS in self.scope["extensions"]:
+                self.trailers = True
             # The head waits for the first body so that both leave in one write, but only
             # until the app yields: an app that starts a stream and then waits (SSE, long
             # poll) must not keep its client, or a proxy's header timeout, waiting too.
@@ -294,11 +303,13 @@ cdef class HTTPCycle:
         if message_type == T_BODY:
             if self.status == 0:
                 raise RuntimeError("http.response.body sent before http.response.start")
-            if self.response_complete:
+            if self.response_complete or self.body_ended:
                 raise RuntimeError("http.response.body sent after the response completed")
             body = as_bytes(message.get(K_BODY, EMPTY))
             more_body = message.get(K_MORE_BODY, False)
-            if not more_body:
+            if not more_body and self.trailers:
+                self.body_ended = True  # the response completes with its trailers
+            elif not more_body:
                 # Before the stream writes: completing may start the next pipelined request,
                 # which must find this one no longer counted against --limit-concurrency.
                 self.response_complete = True
@@ -318,7 +329,7 @@ cdef class HTTPCycle:
                 self.response_complete = False
                 raise
             self.response_bytes += len(body)
-            if not more_body:
+            if not more_body and not self.trailers:
                 if state_logs(self.state):
                     self._log_access()
                 if self.body_waiter is not None:
@@ -329,6 +340,40 @@ cdef class HTTPCycle:
                 return DONE
             if self.stream.writing_paused and not self.disconnected:
                 return self._drain()
+            return DONE
+        return self._send_extension(message_type, message)
+
+    cdef object _send_extension(self, object message_type, dict message):
+        """The messages of ASGI extensions, each handed to the stream that offers it."""
+        if message_type == T_TRAILERS:
+            if not self.trailers or not self.body_ended or self.response_complete:
+                raise RuntimeError("http.response.trailers sent without trailers=True in "
+                                   "http.response.start, before the last body or twice")
+            headers = message.get(K_HEADERS, ())
+            if self.trailer_headers is None:
+                self.trailer_headers = []
+            self.trailer_headers.extend(headers)
+            if message.get(K_MORE_TRAILERS, False):
+                return DONE
+            self.response_complete = True
+            self._release()
+            self.stream.send_trailers(self, self.trailer_headers)
+            self.trailer_headers = None
+            if state_logs(self.state):
+                self._log_access()
+            if self.body_waiter is not None:
+                self._wake(self.body_waiter)
+            return DONE
+        if message_type == T_EARLY_HINT:
+            # 103 Early Hints: only before the final response has begun.
+            if self.status == 0:
+                self.stream.send_informational(
+                    self, 103, [(b"link", as_bytes(link)) for link in message["links"]])
+            return DONE
+        if message_type == T_PUSH:
+            # A promise rides on the request's stream: only while its response is open.
+            if not self.response_complete and not self.body_ended and not self.disconnected:
+                self.stream.push(self, message["path"], list(message.get(K_HEADERS, ())))
             return DONE
         raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
 

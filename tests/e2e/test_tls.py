@@ -177,8 +177,23 @@ def test_https_with_httpx_curl_and_keep_alive(serve: Callable[..., Any], certs: 
     no_tracebacks(server)
 
 
-def test_alpn_is_http11(serve: Callable[..., Any], certs: Certs) -> None:
+def test_alpn_offers_h2_first_then_http11(serve: Callable[..., Any], certs: Certs) -> None:
     server = serve(APP, *certs.args)
+    context = certs.client_context()
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with connect(tls_port(server), context) as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+    context.set_alpn_protocols(["http/1.1"])  # a client without HTTP/2 gets HTTP/1.1
+    with connect(tls_port(server), context) as sock:
+        assert sock.selected_alpn_protocol() == "http/1.1"
+        assert get_facts(sock)["scheme"] == "https"
+    with connect(tls_port(server), certs.client_context()) as sock:  # no ALPN at all
+        assert sock.selected_alpn_protocol() is None
+        assert get_facts(sock)["scheme"] == "https"
+
+
+def test_alpn_without_http2(serve: Callable[..., Any], certs: Certs) -> None:
+    server = serve(APP, *certs.args, "--no-http2")
     context = certs.client_context()
     context.set_alpn_protocols(["h2", "http/1.1"])
     with connect(tls_port(server), context) as sock:
