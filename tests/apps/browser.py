@@ -38,6 +38,53 @@ fetch("/api/value?token=" + encodeURIComponent(token), {headers: {"Accept": "app
 """
 
 
+# The HTTP/2 page: 50 fetch() calls in parallel (one connection, 50 streams over h2) and
+# one streamed response read chunk by chunk, summarised into #result.
+PARALLEL_PAGE = b"""<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>fastcorn parallel fetches</title></head>
+<body>
+<p id="result">pending</p>
+<script>
+const token = new URLSearchParams(location.search).get("token") || "";
+const calls = [];
+for (let i = 0; i < 50; i++) {
+  calls.push(fetch("/api/value?token=" + encodeURIComponent(token + i))
+    .then((r) => { if (!r.ok) throw new Error("status " + r.status); return r.json(); }));
+}
+async function readStream() {
+  const response = await fetch("/api/stream");
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "", reads = 0;
+  for (;;) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    reads++;
+    text += decoder.decode(value, {stream: true});
+  }
+  return text;
+}
+Promise.all([Promise.all(calls), readStream()]).then(([values, streamed]) => {
+  let good = 0;
+  const versions = new Set();
+  values.forEach((data, i) => {
+    if (data.reversed === (token + i).split("").reverse().join("")) good++;
+    versions.add(data.http_version);
+  });
+  document.getElementById("result").textContent =
+    "good=" + good + " versions=" + [...versions].join(",") + " streamed=" + streamed;
+}).catch((error) => {
+  document.getElementById("result").textContent = "error: " + error;
+});
+</script>
+</body>
+</html>
+"""
+
+STREAM_CHUNKS = [b"one;", b"two;", b"three;", b"four;", b"five"]
+
+
 async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", content_type),
@@ -60,6 +107,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     query = parse_qs(scope["query_string"].decode("latin-1"))
     if scope["path"] == "/":
         await _respond(send, 200, PAGE, b"text/html; charset=utf-8")
+    elif scope["path"] == "/parallel":
+        await _respond(send, 200, PARALLEL_PAGE, b"text/html; charset=utf-8")
+    elif scope["path"] == "/api/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/plain"), (b"cache-control", b"no-store")]})
+        for chunk in STREAM_CHUNKS:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # Yield between chunks so that each leaves as its own write (DATA frame). Not a
+            # real pause: Chromium's virtual-time budget does not wait on an open body.
+            await sleep(0)
+        await send({"type": "http.response.body", "body": b""})
     elif scope["path"] == "/api/value":
         token = query.get("token", [""])[0]
         data = {"reversed": token[::-1], "scheme": scope.get("scheme"),
@@ -67,3 +125,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _respond(send, 200, json.dumps(data).encode(), b"application/json")
     else:
         await _respond(send, 404, b"not found", b"text/plain; charset=utf-8")
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on whichever loop serves the app (asyncio, uvloop or trio)."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)

@@ -154,3 +154,22 @@ def test_untrusted_certificate_is_refused(serve, scheme, tmp_path):
     expected, dom = open_page(server, tmp_path)
     assert expected.split()[0] not in dom, dom[-3000:]
     assert result_text(dom) is None, dom[-3000:]  # Chromium's error page, not ours
+
+
+@pytest.mark.tls
+def test_fifty_parallel_fetches_and_a_streamed_response(serve, scheme, tmp_path):
+    """Over https Chromium negotiates HTTP/2 by ALPN: the 50 fetches are 50 streams on one
+    connection and the streamed response arrives as DATA frames; over http (Chromium never
+    tries h2c) the same page runs on HTTP/1.1 connections."""
+    server = serve(APP, "--no-access-log")
+    flags: list[str] = []
+    if scheme == "https":
+        if CERTUTIL is not None:
+            nss_trust(tmp_path, server.tls.ca_path)
+        else:
+            flags.append(f"--ignore-certificate-errors-spki-list={pin(server)}")
+    token = uuid.uuid4().hex
+    dom = dump_dom(f"{server.url}/parallel?token={token}", tmp_path, *flags)
+    version = "2" if scheme == "https" else "1.1"
+    assert result_text(dom) == (
+        f"good=50 versions={version} streamed=one;two;three;four;five"), dom[-3000:]
