@@ -550,3 +550,11 @@ def test_install_keeps_what_hpack_held() -> None:
     assert block == reference.encode([(b"x-b", b"2"), (b"x-d", b"4")])
     fast.install(conn)  # again: nothing changes
     assert conn.decoder.table_entries() == [(b"x-c", b"3")]
+
+
+def test_the_micro_benchmark_runs_every_case_once() -> None:
+    """bench/hpack_micro.py (the figures quoted for this codec) keeps working."""
+    from bench import hpack_micro
+
+    for call in hpack_micro.cases().values():
+        call()
