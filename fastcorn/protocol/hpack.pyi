@@ -1,0 +1,53 @@
+"""Stub of the compiled HPACK codec (fastcorn/protocol/hpack.pyx): drop-in replacements for
+the `hpack` package's Encoder and Decoder, raising hpack's own exception classes."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hpack.struct import HeaderTuple
+from typing_extensions import disjoint_base
+
+DEFAULT_TABLE_SIZE: int
+DEFAULT_MAX_HEADER_LIST_SIZE: int
+STATIC_TABLE: tuple[tuple[bytes, bytes], ...]
+HUFFMAN_CODES: tuple[tuple[int, int], ...]
+
+def huffman_encode_bytes(data: bytes) -> bytes: ...
+def huffman_decode_bytes(data: bytes) -> bytes: ...
+def install(conn: Any) -> None: ...
+
+@disjoint_base
+class DynamicTable: ...
+
+@disjoint_base
+class Encoder:
+    def __init__(self, max_table_size: int = 4096) -> None: ...
+    @property
+    def header_table_size(self) -> int: ...
+    @header_table_size.setter
+    def header_table_size(self, value: int) -> None: ...
+    @property
+    def table_size(self) -> int: ...
+    def table_entries(self) -> list[tuple[bytes, bytes]]: ...
+    def encode(
+        self,
+        headers: Iterable[tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool]]
+        | Mapping[bytes | str, bytes | str],
+        huffman: bool = True,
+    ) -> bytes: ...
+
+@disjoint_base
+class Decoder:
+    max_header_list_size: int
+    max_allowed_table_size: int
+    def __init__(self, max_header_list_size: int = 65536) -> None: ...
+    @property
+    def header_table_size(self) -> int: ...
+    @header_table_size.setter
+    def header_table_size(self, value: int) -> None: ...
+    @property
+    def table_size(self) -> int: ...
+    def table_entries(self) -> list[tuple[bytes, bytes]]: ...
+    def decode(
+        self, data: bytes | bytearray | memoryview, raw: bool = False
+    ) -> list[HeaderTuple]: ...
