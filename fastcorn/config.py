@@ -37,7 +37,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings",
+    "TLSSettings", "ProxySettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -415,6 +415,30 @@ class TLSSettings(_Settings):
         parse=_parse_positive_float, metavar="SECONDS")
 
 
+def _parse_trusted(text: str) -> str:
+    from fastcorn.asgi.proxy import trusted_entries
+
+    return ",".join(trusted_entries(text))
+
+
+@dataclass(frozen=True)
+class ProxySettings(_Settings):
+    """Behind a proxy or a load balancer: who may say who the client is, and how."""
+
+    proxy_headers: bool = setting(
+        True, "From a trusted peer (--forwarded-allow-ips), take the client address, scheme "
+        "and host from X-Forwarded-For/-Proto/-Host/-Port or RFC 7239 Forwarded.")
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1", "Comma separated peers trusted with proxy headers and the PROXY "
+        "protocol: IP addresses, CIDR networks, '*' (everyone), 'unix' (every unix-socket "
+        "connection) or unix:PATH.", parse=_parse_trusted, metavar="LIST")
+    proxy_protocol: bool = setting(
+        False, "Every connection starts with a PROXY protocol v1 or v2 header (HAProxy "
+        "send-proxy / send-proxy-v2), which gives the client and server addresses. "
+        "Accepted from --forwarded-allow-ips peers only; other connections are closed, as "
+        "are those without a valid header.")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -435,6 +459,7 @@ class Config:
     limits: LimitSettings = group(prefix="limit_")
     logging: LoggingSettings = group()
     tls: TLSSettings = group(prefix="ssl_")
+    proxy: ProxySettings = group()
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app

@@ -19,9 +19,10 @@ from typing import Any, cast
 from fastcorn import backends
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
+from fastcorn.asgi.proxy import ProxyPolicy
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.tls import TLSListener, tls_listener
-from fastcorn.config import Config, split_host_port
+from fastcorn.config import Config, ConfigError, split_host_port
 from fastcorn.importer import load_app
 from fastcorn.logging import (
     AppErrorLogger,
@@ -110,6 +111,11 @@ class Server:
         self.config = config
         # Before the app is imported and anything binds: a bad certificate is a usage error.
         self.tls = tls if tls is not None else tls_listener(config.tls)
+        if self.tls is not None and config.proxy.proxy_protocol:
+            # The preamble comes before the TLS handshake, which the backends do before any
+            # core runs: terminate TLS at the balancer (its SSL TLV still gives https).
+            raise ConfigError("--proxy-protocol: not supported on TLS listeners yet; "
+                              "terminate TLS at the load balancer")
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
         self.insecure: list[socket.socket] = []  # --insecure-bind: cleartext beside TLS
@@ -216,6 +222,8 @@ class Server:
             asgi_version=getattr(self.app, "asgi_version", "3.0"),
             **_log_hooks(),
         )
+        state.proxy = ProxyPolicy(config.proxy.forwarded_allow_ips,
+                                  config.proxy.proxy_headers, config.proxy.proxy_protocol)
         self.state = state
         lifespan = Lifespan(app, runtime, config.server.lifespan, self.lifespan_state, app_logger)
         try:

@@ -58,6 +58,9 @@ cdef class ServerState:
     # Graceful shutdown waits on this (set by the server) instead of polling: woken once
     # no connection, request or app call is left.
     cdef public object drain_waiter
+    # fastcorn.asgi.proxy.ProxyPolicy (proxy headers, PROXY protocol, trusted peers), or
+    # None: no connection is trusted to speak for its client.
+    cdef public object proxy
 
     cpdef connection_closed(self, object core)
     cdef void wake_if_drained(self)

@@ -37,6 +37,7 @@ class ServerState:
     connections: set[Any]
     shutting_down: bool
     drain_waiter: Waiter | None
+    proxy: Any  # fastcorn.asgi.proxy.ProxyPolicy | None
     now: float
     def __init__(
         self,

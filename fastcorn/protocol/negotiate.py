@@ -23,4 +23,16 @@ def connection_factory(state: ServerState) -> CoreFactory:
     When the first core does not depend on the connection (today: always HTTP/1.1), the
     factory builds it directly, with no Python frame of ours per connection.
     """
-    return functools.partial(H1Connection, state)
+    factory: CoreFactory = functools.partial(H1Connection, state)
+    return with_proxy_protocol(state, factory)
+
+
+def with_proxy_protocol(state: ServerState, factory: CoreFactory) -> CoreFactory:
+    """``factory`` behind the PROXY protocol reader when --proxy-protocol is on: the
+    preamble is read first, ahead of everything else on the connection."""
+    policy = state.proxy
+    if policy is None or not policy.protocol:
+        return factory
+    from fastcorn.protocol.proxy import proxy_protocol_factory
+
+    return proxy_protocol_factory(state, factory)
