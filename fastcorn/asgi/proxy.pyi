@@ -28,8 +28,11 @@ class ProxyPolicy:
         protocol: bool = False,
     ) -> None: ...
     def trusts_host(self, host: str) -> bool: ...
-    def trusts_peer(self, client: tuple[Any, ...] | None, server: tuple[Any, ...] | None) -> bool: ...
+    def trusts_peer(
+        self, client: tuple[Any, ...] | None, server: tuple[Any, ...] | None
+    ) -> bool: ...
 
+@disjoint_base
 class ProxiedTemplate(dict[str, Any]):
     @property
     def policy(self) -> ProxyPolicy: ...
@@ -37,6 +40,7 @@ class ProxiedTemplate(dict[str, Any]):
 
 __pyx_capi__: dict[str, Any]
 
+@disjoint_base
 class ProxiedAddress(tuple[Any, ...]):
     scheme: str | None
     def __new__(cls, address: tuple[Any, ...], scheme: str | None = None) -> ProxiedAddress: ...

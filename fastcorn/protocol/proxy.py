@@ -222,6 +222,8 @@ def parse_v2(header: bytes) -> ProxyHeader:
 def parse_preamble(data: bytes) -> tuple[ProxyHeader, int] | None:
     """``(header, bytes consumed)`` from the start of a connection, or None while more
     bytes are needed; ProxyProtocolError when ``data`` cannot start a valid preamble."""
+    if not data:
+        return None
     if data[:1] == b"\r":
         if not V2_SIGNATURE.startswith(data[:12]):
             raise ProxyProtocolError("no PROXY protocol header")
@@ -232,7 +234,7 @@ def parse_preamble(data: bytes) -> tuple[ProxyHeader, int] | None:
         if len(data) < end:
             return None
         return parse_v2(data[:end]), end
-    if not (V1_PREFIX.startswith(data[:6]) and data):
+    if not V1_PREFIX.startswith(data[:6]):
         raise ProxyProtocolError("no PROXY protocol header")
     end = data.find(b"\r\n", 0, V1_MAX_LINE)
     if end < 0:
