@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -114,6 +115,26 @@ def split_host_port(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT, [V6]:PORT or unix:PATH, got {address!r}")
     return host, int(port)
+
+
+def _parse_access_format(text: str) -> str:
+    from fastcorn.logging import compile_access_format
+
+    compile_access_format(text)  # an unknown field is a ValueError naming it
+    return text
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _parse_header(text: str) -> str:
+    name, sep, value = text.partition(":")
+    if not sep or not _TOKEN.match(name.strip()):
+        raise ValueError(f"expected NAME:VALUE with a valid header name, got {text!r}")
+    value = value.strip()
+    if any(ch in value for ch in "\r\n\0") or not value.isascii():
+        raise ValueError(f"header value must be printable ASCII, got {text!r}")
+    return f"{name.strip()}:{value}"
 
 
 def _parse_address(text: str) -> str:
@@ -325,6 +346,9 @@ class ServerSettings(_Settings):
                            metavar="DIR")
     root_path: str = setting("", "ASGI root_path for apps mounted below a URL prefix.",
                              metavar="PATH")
+    env_file: str | None = setting(
+        None, "A .env file (NAME=value lines) whose variables are set, unless already set, "
+        "before the app is imported.", metavar="PATH")
 
 
 @dataclass(frozen=True)
@@ -335,6 +359,10 @@ class HTTP1Settings(_Settings):
         65536, "Largest request head in bytes (431 above it).",
         parse=_parse_positive_int, metavar="BYTES")
     server_header: bool = setting(True, "Send 'server: fastcorn' on every response.")
+    date_header: bool = setting(True, "Send a 'date' header on every response.")
+    header: tuple[str, ...] = setting(
+        (), "A header sent on every response, NAME:VALUE; repeatable.",
+        parse=_parse_header, metavar="NAME:VALUE")
 
 
 @dataclass(frozen=True)
@@ -371,6 +399,10 @@ class LimitSettings(_Settings):
     concurrency: int | None = setting(
         None, "Most requests in flight at once (503 above it).",
         parse=_parse_positive_int, metavar="N")
+    max_requests: int | None = setting(
+        None, "Shut down gracefully after serving this many requests (a supervisor or "
+        "--workers starts a fresh process): bounds what a leaking app can grow to.",
+        parse=_parse_positive_int, metavar="N")
 
 
 @dataclass(frozen=True)
@@ -384,6 +416,11 @@ class LoggingSettings(_Settings):
         "(a logging.config.dictConfig dictionary) or INI (logging.config.fileConfig). "
         "Its handlers replace fastcorn's stderr ones.", metavar="PATH")
     access_log: bool = setting(True, "Log one line per request on 'fastcorn.access'.")
+    access_log_format: str | None = setting(
+        None, "The access line: a template of {field} names (client, method, target, "
+        "protocol, status, bytes, duration_ms, duration_us, request_id, "
+        "{request_header:NAME}, {response_header:NAME}...), or 'json' for JSON lines.",
+        parse=_parse_access_format, metavar="FORMAT")
 
 
 @dataclass(frozen=True)

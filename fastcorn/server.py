@@ -23,9 +23,11 @@ from fastcorn.asgi.proxy import ProxyPolicy
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.tls import TLSListener, tls_listener
 from fastcorn.config import Config, ConfigError, split_host_port
+from fastcorn.envfile import load_env_file
 from fastcorn.importer import load_app
 from fastcorn.logging import (
     AppErrorLogger,
+    access_log_request,
     configure_logging,
     debug_enabled,
     log_access,
@@ -98,10 +100,27 @@ def describe(sock: socket.socket, tls: bool = False) -> str:
         return f"{scheme}://[{name[0]}]:{name[1]}"
     return f"{scheme}://{name[0]}:{name[1]}"
 
-def date_headers(server_header: bool) -> list[tuple[bytes, bytes]]:
-    """The server-wide default headers, as fields: each protocol encodes them its own way."""
-    date = (b"date", formatdate(usegmt=True).encode("ascii"))
-    return [date, (b"server", b"fastcorn")] if server_header else [date]
+def date_headers(server_header: bool, date_header: bool = True,
+                 extra: tuple[tuple[bytes, bytes], ...] = ()) -> list[tuple[bytes, bytes]]:
+    """The server-wide default headers, as fields: each protocol encodes them its own way
+    (a new list each second; HTTP/1.1 encodes it once per list). ``extra``: --header."""
+    given = {name for name, _ in extra}  # --header server:... replaces ours
+    fields = []
+    if date_header and b"date" not in given:
+        fields.append((b"date", formatdate(usegmt=True).encode("ascii")))
+    if server_header and b"server" not in given:
+        fields.append((b"server", b"fastcorn"))
+    fields.extend(extra)
+    return fields
+
+
+def extra_headers(headers: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """--header NAME:VALUE options as fields (names lowercased, as every protocol sends)."""
+    fields = []
+    for header in headers:
+        name, _, value = header.partition(":")
+        fields.append((name.strip().lower().encode("ascii"), value.strip().encode("ascii")))
+    return tuple(fields)
 
 
 class Server:
@@ -116,6 +135,8 @@ class Server:
             # core runs: terminate TLS at the balancer (its SSL TLV still gives https).
             raise ConfigError("--proxy-protocol: not supported on TLS listeners yet; "
                               "terminate TLS at the load balancer")
+        if config.server.env_file is not None:
+            load_env_file(config.server.env_file)  # the CLI did it already: a no-op then
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
         self.insecure: list[socket.socket] = []  # --insecure-bind: cleartext beside TLS
@@ -126,6 +147,7 @@ class Server:
         self.exit_requested = False
         self.signals_seen = 0
         self.lifespan_state: dict[str, Any] = {}
+        self._extra_headers = extra_headers(config.http1.header)
 
     def bind(self) -> None:
         config = self.config.server
@@ -218,10 +240,12 @@ class Server:
             limit_request_head=config.http1.limit_request_head,
             limit_concurrency=config.limits.concurrency,
             lifespan_state=self.lifespan_state,
-            default_headers=date_headers(config.http1.server_header),
+            default_headers=self.default_headers(),
             asgi_version=getattr(self.app, "asgi_version", "3.0"),
             **_log_hooks(),
         )
+        if config.logging.access_log and config.logging.access_log_format is not None:
+            state.log_request = access_log_request(config.logging.access_log_format)
         state.proxy = ProxyPolicy(config.proxy.forwarded_allow_ips,
                                   config.proxy.proxy_headers, config.proxy.proxy_protocol)
         self.state = state
@@ -279,6 +303,10 @@ class Server:
             runtime.abort_all()
             await runtime.sleep(0)
 
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        http1 = self.config.http1
+        return date_headers(http1.server_header, http1.date_header, self._extra_headers)
+
     async def _tick(self) -> None:
         """Once a second: a new Date header, and the sweep that expires connection timeouts."""
         state = self.state
@@ -287,8 +315,14 @@ class Server:
         assert runtime is not None
         while True:
             await runtime.sleep(1.0 - time.time() % 1.0)
-            state.default_headers = date_headers(self.config.http1.server_header)
+            state.default_headers = self.default_headers()
             state.check_timeouts(runtime.time())
+            max_requests = self.config.limits.max_requests
+            if (max_requests is not None and state.total_requests >= max_requests
+                    and not self.exit_requested):
+                logger.info("Served %d requests (--limit-max-requests): shutting down.",
+                            state.total_requests)
+                self.request_exit()
             if self.tls is not None:
                 self.tls.check_files()  # certificate rotation by replacing the files
 

@@ -39,6 +39,10 @@ cdef class ServerState:
                                            # list each second; each protocol encodes it its way
     cdef public bint access_log
     cdef public object log_access          # fastcorn.logging.log_access when access_log is on
+    # When set (--access-log-format, metrics), called instead of log_access with the
+    # finished HTTPCycle itself, whose scope, status, response_headers, response_bytes,
+    # request_bytes, start_time and target it reads.
+    cdef public object log_request
     cdef public object error_logger        # logging.Logger for app errors
     cdef public double timeout_keep_alive
     cdef public double timeout_request_head
@@ -53,6 +57,7 @@ cdef class ServerState:
     cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
     cdef public Py_ssize_t active_requests
     cdef public Py_ssize_t running_apps      # app calls not yet returned (graceful shutdown waits)
+    cdef public Py_ssize_t total_requests    # app calls started (--limit-max-requests, metrics)
     cdef public set connections            # live connection cores, for graceful shutdown
     cdef public bint shutting_down
     # Graceful shutdown waits on this (set by the server) instead of polling: woken once
@@ -104,6 +109,8 @@ cdef class HTTPCycle:
     cdef public bint response_started  # head handed to the stream
     cdef public bint response_complete
     cdef public Py_ssize_t response_bytes
+    cdef public Py_ssize_t request_bytes  # request body bytes received
+    cdef public object response_headers   # as the app gave them in http.response.start
     cdef public bint disconnected
     cdef object write_waiter
     cdef public object task            # what runtime.spawn returned, for cancelling at shutdown

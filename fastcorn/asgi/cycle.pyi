@@ -23,6 +23,7 @@ class ServerState:
     default_headers: list[tuple[bytes, bytes]]
     access_log: bool
     log_access: Any
+    log_request: Any
     error_logger: Logger | None
     timeout_keep_alive: float
     timeout_request_head: float
@@ -34,6 +35,7 @@ class ServerState:
     limit_concurrency: int
     active_requests: int
     running_apps: int
+    total_requests: int
     connections: set[Any]
     shutting_down: bool
     drain_waiter: Waiter | None
@@ -91,6 +93,8 @@ class HTTPCycle:
     response_started: bool
     response_complete: bool
     response_bytes: int
+    request_bytes: int
+    response_headers: Any
     disconnected: bool
     task: Any
     start_time: float

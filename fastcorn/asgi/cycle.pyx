@@ -181,6 +181,7 @@ cdef class HTTPCycle:
     # -- fed by the protocol ------------------------------------------------------------
 
     cpdef feed_body(self, bytes chunk):
+        self.request_bytes += len(chunk)
         self.body_chunks.append(chunk)
         self.body_buffered += len(chunk) + CHUNK_OVERHEAD
         if self.body_waiter is not None:
@@ -281,6 +282,7 @@ cdef class HTTPCycle:
                 raise RuntimeError(f"invalid response status {status}: must be 200-599")
             headers = message.get(K_HEADERS, ())
             self.pending_headers = headers if type(headers) is list else list(headers)
+            self.response_headers = self.pending_headers
             self.status = status
             # The head waits for the first body so that both leave in one write, but only
             # until the app yields: an app that starts a stream and then waits (SSE, long
@@ -358,6 +360,7 @@ cdef class HTTPCycle:
     async def run(self):
         cdef ServerState state = self.state
         state.active_requests += 1
+        state.total_requests += 1
         state.running_apps += 1
         self.counted = True
         try:
@@ -392,6 +395,9 @@ cdef class HTTPCycle:
         cdef ServerState state = self.state
         self.logged = True
         if state_logs(state):
+            if state.log_request is not None:
+                state.log_request(self)  # reads what it needs off the cycle
+                return
             target = self.target
             state.log_access(
                 self.scope.get("client"), self.scope["method"],
