@@ -38,7 +38,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings", "ProxySettings",
+    "TLSSettings", "ProxySettings", "MetricsSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -476,6 +476,37 @@ class ProxySettings(_Settings):
         "are those without a valid header.")
 
 
+def _parse_host_port(text: str) -> str:
+    split_host_port(text)
+    return text
+
+
+def _parse_statsd_tag(text: str) -> str:
+    if not text or any(ch in text for ch in "|#,\n") or not text.isascii():
+        raise ValueError(f"a tag is name or name:value without '|', '#' or ',', got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class MetricsSettings(_Settings):
+    """Metrics: a Prometheus endpoint on its own listener, and statsd/DogStatsD."""
+
+    metrics_bind: str | None = setting(
+        None, "Serve Prometheus metrics (text format) on HOST:PORT, a listener of their "
+        "own; off by default.", parse=_parse_host_port, metavar="HOST:PORT")
+    statsd_host: str | None = setting(
+        None, "Send metrics to statsd at HOST:PORT (UDP) once a second.",
+        parse=_parse_host_port, metavar="HOST:PORT")
+    statsd_prefix: str = setting("fastcorn", "Prefix of the statsd metric names.",
+                                 metavar="PREFIX")
+    statsd_dogstatsd: bool = setting(
+        False, "Send DogStatsD lines (labels as tags) instead of plain statsd (labels in "
+        "the metric name); implied by --statsd-tags.")
+    statsd_tags: tuple[str, ...] = setting(
+        (), "A DogStatsD tag (name:value) sent with every metric; repeatable.",
+        parse=_parse_statsd_tag, metavar="TAG")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -497,6 +528,7 @@ class Config:
     logging: LoggingSettings = group()
     tls: TLSSettings = group(prefix="ssl_")
     proxy: ProxySettings = group()
+    metrics: MetricsSettings = group()
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app

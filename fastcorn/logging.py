@@ -437,6 +437,17 @@ def _render_json(cycle: Any) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
+def log_request_default(cycle: Any) -> None:
+    """The default access line from a finished cycle (what the cycle's own call to
+    :func:`log_access` writes), for when another ``log_request`` hook (metrics) runs."""
+    scope = cycle.scope
+    target = cycle.target
+    log_access(scope.get("client"), scope["method"],
+               bytes(target).decode("latin-1") if target is not None else scope["path"],
+               scope["http_version"], cycle.status, cycle.response_bytes,
+               time.perf_counter() - cycle.start_time)
+
+
 def access_log_request(template: str) -> Callable[[Any], None]:
     """The ``ServerState.log_request`` hook that logs each request with ``template``."""
     render = compile_access_format(template)

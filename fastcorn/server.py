@@ -33,9 +33,12 @@ from fastcorn.logging import (
     log_access,
     log_connection,
     log_rejected,
+    log_request_default,
     trace_app,
     trace_enabled,
 )
+from fastcorn.metrics import Metrics, MetricsListener, StatsdSender
+from fastcorn.metrics import install as install_metrics
 from fastcorn.protocol.negotiate import connection_factory
 
 logger = logging.getLogger("fastcorn.error")
@@ -148,6 +151,9 @@ class Server:
         self.signals_seen = 0
         self.lifespan_state: dict[str, Any] = {}
         self._extra_headers = extra_headers(config.http1.header)
+        self.metrics_socket: socket.socket | None = None  # --metrics-bind
+        self.metrics: Metrics | None = None
+        self.statsd: StatsdSender | None = None
 
     def bind(self) -> None:
         config = self.config.server
@@ -173,6 +179,12 @@ class Server:
             self.sockets.append(sock)
             if address.startswith("unix:"):
                 self.unix_paths.append(address[len("unix:"):])
+        metrics_bind = self.config.metrics.metrics_bind
+        if metrics_bind is not None:
+            try:
+                self.metrics_socket = make_socket(metrics_bind, 64)
+            except OSError as exc:
+                raise BindError(f"Cannot bind {metrics_bind} (--metrics-bind)", exc) from exc
         for address in config.insecure_bind:
             try:
                 sock = make_socket(address, config.backlog)
@@ -246,6 +258,15 @@ class Server:
         )
         if config.logging.access_log and config.logging.access_log_format is not None:
             state.log_request = access_log_request(config.logging.access_log_format)
+        metrics_on = config.metrics.metrics_bind is not None or config.metrics.statsd_host
+        if metrics_on:
+            access_hook = state.log_request
+            if access_hook is None and config.logging.access_log:
+                access_hook = log_request_default
+            self.metrics = install_metrics(state, config.metrics.statsd_host is not None,
+                                           access_hook)
+            if config.metrics.statsd_host is not None:
+                self.statsd = StatsdSender(self.metrics, config.metrics)
         state.proxy = ProxyPolicy(config.proxy.forwarded_allow_ips,
                                   config.proxy.proxy_headers, config.proxy.proxy_protocol)
         self.state = state
@@ -270,9 +291,21 @@ class Server:
             tls = self.tls is not None and sock not in self.insecure
             logger.info("fastcorn listening on %s (loop: %s)", describe(sock, tls),
                         runtime.name)
+        listener = None
+        if self.metrics_socket is not None and self.metrics is not None:
+            listener = MetricsListener(self.metrics_socket, self.metrics)
+            listener.start()
+            logger.info("Prometheus metrics on %s/metrics", describe(self.metrics_socket))
         # Signal handlers stay in place while draining: a second interrupt exits at once.
-        await self.exit_waiter
-        await self._drain(runtime, state)
+        try:
+            await self.exit_waiter
+            await self._drain(runtime, state)
+        finally:
+            if listener is not None:
+                listener.stop()
+            if self.statsd is not None:
+                self.statsd.flush()
+                self.statsd.close()
         await lifespan.shutdown()
         logger.info("Finished server process [%d]", os.getpid())
         return 0
@@ -317,6 +350,8 @@ class Server:
             await runtime.sleep(1.0 - time.time() % 1.0)
             state.default_headers = self.default_headers()
             state.check_timeouts(runtime.time())
+            if self.statsd is not None:
+                self.statsd.flush()
             max_requests = self.config.limits.max_requests
             if (max_requests is not None and state.total_requests >= max_requests
                     and not self.exit_requested):

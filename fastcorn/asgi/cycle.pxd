@@ -19,6 +19,13 @@
 # The runtime is the one interface every backend implements (fastcorn.asgi.types.Runtime):
 # spawn(coroutine) -> task, cancel(task), create_waiter(), call_soon(fn), cancelled_error.
 
+cdef class RequestObserver:
+    # Told of every finished request with a C call (fastcorn.asgi.metrics.RequestMetrics).
+    # When ServerState.observer is set, it replaces log_request/log_access: it calls the
+    # access log itself when that is on as well.
+    cpdef observe(self, HTTPCycle cycle)
+
+
 cdef class ServerState:
     # Everything a connection needs from the server, shared by all of its connections.
     cdef public object app                 # ASGI 3 callable
@@ -43,6 +50,7 @@ cdef class ServerState:
     # finished HTTPCycle itself, whose scope, status, response_headers, response_bytes,
     # request_bytes, start_time and target it reads.
     cdef public object log_request
+    cdef public RequestObserver observer   # metrics, or None
     cdef public object error_logger        # logging.Logger for app errors
     cdef public double timeout_keep_alive
     cdef public double timeout_request_head

@@ -14,6 +14,10 @@ class Done:
     def __await__(self) -> Generator[Any]: ...
 
 @disjoint_base
+class RequestObserver:
+    def observe(self, cycle: HTTPCycle) -> None: ...
+
+@disjoint_base
 class ServerState:
     app: Any
     runtime: Runtime
@@ -24,6 +28,7 @@ class ServerState:
     access_log: bool
     log_access: Any
     log_request: Any
+    observer: RequestObserver | None
     error_logger: Logger | None
     timeout_keep_alive: float
     timeout_request_head: float
