@@ -46,7 +46,7 @@ from fastcorn.backends import LOOPS
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = tuple(LOOPS)  # asyncio, uvloop, trio: the backend registry
 STARTUP_TIMEOUT = 20.0
-LISTENING = re.compile(r"fastcorn listening on (\S+) \(loop: (\w+)\)")
+LISTENING = re.compile(r"fastcorn listening on (\S+)(?: \(TLS\))? \(loop: (\w+)\)")
 
 SCHEMES = ("http", "https")
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -246,3 +247,24 @@ def test_connections_are_refused_while_draining(server):
     response = results["response"]
     assert (response.status, response.body) == (200, b"done")  # type: ignore[attr-defined]
     assert server.wait(10) == 0, server.stderr
+
+
+# -- clients that drop connections ----------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None,
+                    reason="wrk is not installed (apt-get install wrk)")
+def test_connection_close_storm_logs_no_tracebacks(serve):
+    """wrk with ``Connection: close`` drops its connections as it stops: a lingering close
+    whose half-close meets a peer already gone (ENOTCONN) closes quietly, never an app
+    error or a task exception."""
+    server = serve("tests.apps.basic:app", "--no-access-log")
+    done = subprocess.run(
+        ["wrk", "-t1", "-c32", "-d2s", "-H", "Connection: close", f"{server.url}/"],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "requests in" in done.stdout, done.stdout
+    time.sleep(0.3)
+    assert server.stop() == 0
+    assert "Traceback" not in server.stderr, server.stderr[-3000:]
+    assert "never retrieved" not in server.stderr, server.stderr[-3000:]

@@ -9,12 +9,14 @@ NotImplementedError for TLS: tests.conftest.tls_backend_missing).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
 import ssl
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -211,6 +213,47 @@ def test_cleartext_beside_tls(serve: Callable[..., Any], certs: Certs) -> None:
     response = httpx.get(f"https://127.0.0.1:{tls_port(server)}/",
                          verify=certs.client_context())
     assert response.json()["scheme"] == "https"
+
+
+def test_tls_on_a_unix_socket(serve: Callable[..., Any], certs: Certs) -> None:
+    directory = tempfile.mkdtemp(prefix="fastcorn-tls-", dir="/tmp")  # short: sun_path limit
+    path = os.path.join(directory, "s.sock")
+    try:
+        server = serve(APP, *certs.args, "--bind", f"unix:{path}")
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.settimeout(5)
+        raw.connect(path)
+        with certs.client_context().wrap_socket(raw, server_hostname="localhost") as sock:
+            facts = get_facts(sock)
+            assert facts["scheme"] == "https" and facts["extensions"] == ["tls"]
+            assert get_facts(sock) == facts  # keep-alive over the TLS unix connection
+        if shutil.which("curl"):
+            out = subprocess.run(
+                ["curl", "-sS", "--unix-socket", path, "--cacert", str(certs.ca_path),
+                 "https://localhost/"], capture_output=True, timeout=10, check=True)
+            assert b'"scheme": "https"' in out.stdout, out
+        assert server.stop() == 0
+        no_tracebacks(server)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+        os.rmdir(directory)
+
+
+def test_tls_on_an_inherited_fd(serve: Callable[..., Any], certs: Certs) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        fd = listener.fileno()
+        server = serve(APP, *certs.args, "--fd", str(fd), pass_fds=(fd,))
+    finally:
+        listener.close()  # the server holds its own copy now
+    assert tls_port(server) == port
+    with connect(port, certs.client_context()) as sock:
+        assert get_facts(sock)["scheme"] == "https"
+    assert server.stop() == 0
 
 
 # -- mutual TLS -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from h1util import (
     GET,
     Gate,
+    Harness,
     Recorder,
     assert_clean,
     body,
@@ -634,3 +635,22 @@ def test_rejected_requests_are_reported_with_their_line_and_reason(make):
     h.feed(b"GET /partial HTTP/1.1\r\nHost: a b\r\n\r\n")
     assert calls == [(("127.0.0.1", 50000), 400, "Invalid Host header.",
                       "GET /partial HTTP/1.1")]
+
+
+def test_a_half_close_refused_by_a_departed_peer_closes_quietly(caplog):
+    """asyncio's write_eof() shuts the socket down at once and raises ENOTCONN when the
+    client already reset the connection: the answer's lingering close must become a close,
+    not an exception in the app's send()."""
+    import errno
+
+    h = Harness(respond(), error_logger=logging.getLogger("test.linger"))
+
+    def refused() -> None:
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+    h.transport.write_eof = refused  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="test.linger"):
+        out = h.feed(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200")
+    assert h.transport.closed
+    assert caplog.text == ""
