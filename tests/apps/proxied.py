@@ -39,6 +39,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.send", "text": facts(scope).decode()})
         await send({"type": "websocket.close", "code": 1000})
         return
+    message = await receive()  # the request body is read whole (bytes_in counts it)
+    while message.get("more_body"):
+        message = await receive()
     body = facts(scope)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"),
