@@ -56,6 +56,16 @@ def fastcorn_driver() -> Callable[[], bytes]:
     return lambda: harness.feed(REQUEST)
 
 
+def fastcorn_metrics_driver() -> Callable[[], bytes]:
+    """fastcorn with metrics on (--metrics-bind's recorder), the access log off."""
+    from fastcorn.metrics import install
+    from fastcorn.testing import Harness
+
+    harness = Harness(app)
+    install(harness.state, False, None)
+    return lambda: harness.feed(REQUEST)
+
+
 class FakeTransport:
     """Enough of an asyncio transport for uvicorn's protocol."""
 
@@ -116,7 +126,8 @@ def uvicorn_driver() -> Callable[[], bytes]:
     return one
 
 
-DRIVERS = {"fastcorn": fastcorn_driver, "uvicorn": uvicorn_driver}
+DRIVERS = {"fastcorn": fastcorn_driver, "uvicorn": uvicorn_driver,
+           "fastcorn-metrics": fastcorn_metrics_driver}
 
 
 def profile_only(directory: Path, n: int) -> None:

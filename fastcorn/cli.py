@@ -30,6 +30,7 @@ from fastcorn.config import (
     load_env,
     load_toml,
 )
+from fastcorn.envfile import load_env_file
 from fastcorn.importer import AppImportError, load_app
 from fastcorn.logging import configure_logging
 
@@ -200,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(exc))
 
     try:
+        if options["env_file"] is not None:
+            load_env_file(options["env_file"])  # before the app reads its environment
         app = load_app(app_path, options["app_dir"], options["factory"])
-    except AppImportError as exc:
+    except (AppImportError, ConfigError) as exc:
         return _fail(str(exc))
     except Exception as exc:
         # The app's own code failed while importing (or in its factory): the traceback is

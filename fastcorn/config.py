@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +38,8 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings", "WorkerSettings", "HTTP2Settings",
+    "TLSSettings", "WorkerSettings", "HTTP2Settings", "ProxySettings",
+    "MetricsSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -128,6 +130,26 @@ def split_host_port(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT, [V6]:PORT or unix:PATH, got {address!r}")
     return host, int(port)
+
+
+def _parse_access_format(text: str) -> str:
+    from fastcorn.logging import compile_access_format
+
+    compile_access_format(text)  # an unknown field is a ValueError naming it
+    return text
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _parse_header(text: str) -> str:
+    name, sep, value = text.partition(":")
+    if not sep or not _TOKEN.match(name.strip()):
+        raise ValueError(f"expected NAME:VALUE with a valid header name, got {text!r}")
+    value = value.strip()
+    if any(ch in value for ch in "\r\n\0") or not value.isascii():
+        raise ValueError(f"header value must be printable ASCII, got {text!r}")
+    return f"{name.strip()}:{value}"
 
 
 def _parse_address(text: str) -> str:
@@ -344,6 +366,9 @@ class ServerSettings(_Settings):
                            metavar="DIR")
     root_path: str = setting("", "ASGI root_path for apps mounted below a URL prefix.",
                              metavar="PATH")
+    env_file: str | None = setting(
+        None, "A .env file (NAME=value lines) whose variables are set, unless already set, "
+        "before the app is imported.", metavar="PATH")
 
 
 @dataclass(frozen=True)
@@ -354,6 +379,10 @@ class HTTP1Settings(_Settings):
         65536, "Largest request head in bytes (431 above it).",
         parse=_parse_positive_int, metavar="BYTES")
     server_header: bool = setting(True, "Send 'server: fastcorn' on every response.")
+    date_header: bool = setting(True, "Send a 'date' header on every response.")
+    header: tuple[str, ...] = setting(
+        (), "A header sent on every response, NAME:VALUE; repeatable.",
+        parse=_parse_header, metavar="NAME:VALUE")
 
 
 @dataclass(frozen=True)
@@ -390,6 +419,10 @@ class LimitSettings(_Settings):
     concurrency: int | None = setting(
         None, "Most requests in flight at once (503 above it).",
         parse=_parse_positive_int, metavar="N")
+    max_requests: int | None = setting(
+        None, "Shut down gracefully after serving this many requests (a supervisor or "
+        "--workers starts a fresh process): bounds what a leaking app can grow to.",
+        parse=_parse_positive_int, metavar="N")
 
 
 @dataclass(frozen=True)
@@ -403,6 +436,11 @@ class LoggingSettings(_Settings):
         "(a logging.config.dictConfig dictionary) or INI (logging.config.fileConfig). "
         "Its handlers replace fastcorn's stderr ones.", metavar="PATH")
     access_log: bool = setting(True, "Log one line per request on 'fastcorn.access'.")
+    access_log_format: str | None = setting(
+        None, "The access line: a template of {field} names (client, method, target, "
+        "protocol, status, bytes, duration_ms, duration_us, request_id, "
+        "{request_header:NAME}, {response_header:NAME}...), or 'json' for JSON lines.",
+        parse=_parse_access_format, metavar="FORMAT")
 
 
 @dataclass(frozen=True)
@@ -521,6 +559,61 @@ class HTTP2Settings(_Settings):
         parse=_parse_positive_int, metavar="N")
 
 
+def _parse_trusted(text: str) -> str:
+    from fastcorn.asgi.proxy import trusted_entries
+
+    return ",".join(trusted_entries(text))
+
+
+@dataclass(frozen=True)
+class ProxySettings(_Settings):
+    """Behind a proxy or a load balancer: who may say who the client is, and how."""
+
+    proxy_headers: bool = setting(
+        True, "From a trusted peer (--forwarded-allow-ips), take the client address, scheme "
+        "and host from X-Forwarded-For/-Proto/-Host/-Port or RFC 7239 Forwarded.")
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1", "Comma separated peers trusted with proxy headers and the PROXY "
+        "protocol: IP addresses, CIDR networks, '*' (everyone), 'unix' (every unix-socket "
+        "connection) or unix:PATH.", parse=_parse_trusted, metavar="LIST")
+    proxy_protocol: bool = setting(
+        False, "Every connection starts with a PROXY protocol v1 or v2 header (HAProxy "
+        "send-proxy / send-proxy-v2), which gives the client and server addresses. "
+        "Accepted from --forwarded-allow-ips peers only; other connections are closed, as "
+        "are those without a valid header.")
+
+
+def _parse_host_port(text: str) -> str:
+    split_host_port(text)
+    return text
+
+
+def _parse_statsd_tag(text: str) -> str:
+    if not text or any(ch in text for ch in "|#,\n") or not text.isascii():
+        raise ValueError(f"a tag is name or name:value without '|', '#' or ',', got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class MetricsSettings(_Settings):
+    """Metrics: a Prometheus endpoint on its own listener, and statsd/DogStatsD."""
+
+    metrics_bind: str | None = setting(
+        None, "Serve Prometheus metrics (text format) on HOST:PORT, a listener of their "
+        "own; off by default.", parse=_parse_host_port, metavar="HOST:PORT")
+    statsd_host: str | None = setting(
+        None, "Send metrics to statsd at HOST:PORT (UDP) once a second.",
+        parse=_parse_host_port, metavar="HOST:PORT")
+    statsd_prefix: str = setting("fastcorn", "Prefix of the statsd metric names.",
+                                 metavar="PREFIX")
+    statsd_dogstatsd: bool = setting(
+        False, "Send DogStatsD lines (labels as tags) instead of plain statsd (labels in "
+        "the metric name); implied by --statsd-tags.")
+    statsd_tags: tuple[str, ...] = setting(
+        (), "A DogStatsD tag (name:value) sent with every metric; repeatable.",
+        parse=_parse_statsd_tag, metavar="TAG")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -543,6 +636,8 @@ class Config:
     tls: TLSSettings = group(prefix="ssl_")
     processes: WorkerSettings = group()
     http2: HTTP2Settings = group(prefix="http2_")
+    proxy: ProxySettings = group()
+    metrics: MetricsSettings = group()
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app

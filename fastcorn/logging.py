@@ -13,11 +13,15 @@ everything they format is escaped, so a client cannot forge or break a log line.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import logging.config
 import re
 import sys
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -272,6 +276,198 @@ def log_access(
         access_logger.info(
             format_access(client, method, target, http_version, status, nbytes, duration)
         )
+
+
+# -- --access-log-format ------------------------------------------------------------------------
+
+# The named fields of --access-log-format, and what each is.
+ACCESS_FIELDS: dict[str, str] = {
+    "client": "the client, host:port (what scope['client'] says, proxies applied)",
+    "client_host": "the client's address",
+    "client_port": "the client's port",
+    "method": "the request method",
+    "target": "the request target as sent (path and query, not decoded)",
+    "path": "the decoded path",
+    "query": "the query string",
+    "scheme": "http or https (proxies applied)",
+    "protocol": "HTTP/1.1, HTTP/2...",
+    "http_version": "1.1, 2...",
+    "status": "the response status",
+    "bytes": "response body bytes",
+    "bytes_in": "request body bytes",
+    "duration_ms": "milliseconds from the request to the end of its response, 0.1 ms steps",
+    "duration_us": "the same in whole microseconds",
+    "duration_s": "the same in seconds, 6 decimals",
+    "request_id": "the request's X-Request-ID, else a new random id",
+    "time": "when the response ended, ISO 8601 with the local UTC offset",
+}
+# {request_header:NAME} and {response_header:NAME} take a header by name.
+HEADER_FIELDS = ("request_header", "response_header")
+ACCESS_FORMAT_JSON = "json"
+_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_Getter = Callable[[Any, dict[str, Any]], str]
+
+
+def _header(headers: Any, name: bytes) -> str | None:
+    if headers:
+        for key, value in headers:
+            if bytes(key).lower() == name:
+                return bytes(value).decode("latin-1")
+    return None
+
+
+def _request_id(cycle: Any, memo: dict[str, Any]) -> str:
+    if "request_id" not in memo:
+        given = _header(cycle.scope.get("headers"), b"x-request-id")
+        memo["request_id"] = escape(given[:200]) if given else uuid.uuid4().hex
+    return str(memo["request_id"])
+
+
+def _duration(cycle: Any, memo: dict[str, Any]) -> float:
+    if "duration" not in memo:
+        memo["duration"] = max(0.0, time.perf_counter() - cycle.start_time)
+    return float(memo["duration"])
+
+
+def _target(cycle: Any) -> str:
+    target = cycle.target
+    if target is not None:
+        return escape(bytes(target).decode("latin-1"))
+    scope = cycle.scope
+    query = scope.get("query_string") or b""
+    path = escape(scope.get("raw_path", b"").decode("latin-1") or scope.get("path", ""))
+    return f"{path}?{escape(query.decode('latin-1'))}" if query else path
+
+
+def _client_part(cycle: Any, index: int) -> str:
+    client = cycle.scope.get("client")
+    if not client or len(client) <= index or client[index] is None:
+        return "-"
+    return str(client[index])
+
+
+_GETTERS: dict[str, _Getter] = {
+    "client": lambda c, m: format_client(c.scope.get("client")),
+    "client_host": lambda c, m: _client_part(c, 0),
+    "client_port": lambda c, m: _client_part(c, 1),
+    "method": lambda c, m: str(c.scope.get("method", "-")),
+    "target": lambda c, m: _target(c),
+    "path": lambda c, m: escape(c.scope.get("path", "")) or "-",
+    "query": lambda c, m: escape(c.scope.get("query_string", b"").decode("latin-1")) or "-",
+    "scheme": lambda c, m: str(c.scope.get("scheme", "-")),
+    "protocol": lambda c, m: f"HTTP/{c.scope.get('http_version', '-')}",
+    "http_version": lambda c, m: str(c.scope.get("http_version", "-")),
+    "status": lambda c, m: str(c.status),
+    "bytes": lambda c, m: str(c.response_bytes),
+    "bytes_in": lambda c, m: str(c.request_bytes),
+    "duration_ms": lambda c, m: f"{_duration(c, m) * 1000.0:.1f}",
+    "duration_us": lambda c, m: str(int(_duration(c, m) * 1_000_000)),
+    "duration_s": lambda c, m: f"{_duration(c, m):.6f}",
+    "request_id": _request_id,
+    "time": lambda c, m: datetime.now().astimezone().isoformat(timespec="milliseconds"),
+}
+
+
+def _header_getter(kind: str, name: str) -> _Getter:
+    key = name.strip().lower().encode("latin-1")
+    if kind == "request_header":
+        def request_header(cycle: Any, memo: dict[str, Any]) -> str:
+            value = _header(cycle.scope.get("headers"), key)
+            return "-" if value is None else escape(value, keep_space=True)
+        return request_header
+
+    def response_header(cycle: Any, memo: dict[str, Any]) -> str:
+        value = _header(cycle.response_headers, key)
+        return "-" if value is None else escape(value, keep_space=True)
+    return response_header
+
+
+def compile_access_format(template: str) -> Callable[[Any], str]:
+    """``--access-log-format``: a template of ``{field}`` names (:data:`ACCESS_FIELDS`,
+    ``{request_header:NAME}``, ``{response_header:NAME}``; ``{{``/``}}`` for braces), or
+    ``json`` for one JSON object per line. Returns the function that renders one finished
+    request (an ``HTTPCycle``); ValueError names an unknown field."""
+    if template.strip() == ACCESS_FORMAT_JSON:
+        return _render_json
+    parts: list[str | _Getter] = []
+    pos = 0
+    for match in _FIELD.finditer(template):
+        if match.start() > pos:
+            parts.append(template[pos:match.start()])
+        pos = match.end()
+        token = match.group()
+        if token in ("{{", "}}"):
+            parts.append(token[0])
+            continue
+        name = match.group(1)
+        if name is None:
+            raise ValueError(f"unmatched {token!r} in the access log format (write {token * 2})")
+        kind, sep, header = name.partition(":")
+        if sep:
+            if kind not in HEADER_FIELDS or not header.strip():
+                raise ValueError(f"unknown access log field {{{name}}}; a header is "
+                                 "{request_header:NAME} or {response_header:NAME}")
+            parts.append(_header_getter(kind, header))
+        elif name in _GETTERS:
+            parts.append(_GETTERS[name])
+        else:
+            raise ValueError(f"unknown access log field {{{name}}} (fields: "
+                             f"{', '.join(ACCESS_FIELDS)}, request_header:NAME, "
+                             "response_header:NAME)")
+    if pos < len(template):
+        parts.append(template[pos:])
+
+    def render(cycle: Any) -> str:
+        memo: dict[str, Any] = {}
+        return "".join(part if isinstance(part, str) else part(cycle, memo) for part in parts)
+
+    return render
+
+
+def _render_json(cycle: Any) -> str:
+    memo: dict[str, Any] = {}
+    scope = cycle.scope
+    client = scope.get("client")
+    record = {
+        "time": _GETTERS["time"](cycle, memo),
+        "client": format_client(client),
+        "method": scope.get("method"),
+        "target": (bytes(cycle.target).decode("latin-1") if cycle.target is not None
+                   else scope.get("path")),
+        "protocol": f"HTTP/{scope.get('http_version')}",
+        "scheme": scope.get("scheme"),
+        "status": cycle.status,
+        "bytes": cycle.response_bytes,
+        "bytes_in": cycle.request_bytes,
+        "duration_ms": round(_duration(cycle, memo) * 1000.0, 3),
+        "request_id": _request_id(cycle, memo),
+        "user_agent": _header(scope.get("headers"), b"user-agent"),
+        "referer": _header(scope.get("headers"), b"referer"),
+    }
+    # json.dumps escapes control characters and non-ASCII: one line, whatever was sent.
+    return json.dumps(record, separators=(",", ":"))
+
+
+def log_request_default(cycle: Any) -> None:
+    """The default access line from a finished cycle (what the cycle's own call to
+    :func:`log_access` writes), for when another ``log_request`` hook (metrics) runs."""
+    scope = cycle.scope
+    target = cycle.target
+    log_access(scope.get("client"), scope["method"],
+               bytes(target).decode("latin-1") if target is not None else scope["path"],
+               scope["http_version"], cycle.status, cycle.response_bytes,
+               time.perf_counter() - cycle.start_time)
+
+
+def access_log_request(template: str) -> Callable[[Any], None]:
+    """The ``ServerState.log_request`` hook that logs each request with ``template``."""
+    render = compile_access_format(template)
+
+    def log_request(cycle: Any) -> None:
+        if access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(render(cycle))
+
+    return log_request
 
 
 REQUEST_LINE_LIMIT = 512

@@ -20,20 +20,26 @@ from typing import Any, cast
 from fastcorn import backends
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
+from fastcorn.asgi.proxy import ProxyPolicy
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.tls import TLSListener, tls_listener
-from fastcorn.config import Config
+from fastcorn.config import Config, ConfigError
+from fastcorn.envfile import load_env_file
 from fastcorn.importer import load_app
 from fastcorn.logging import (
     AppErrorLogger,
+    access_log_request,
     configure_logging,
     debug_enabled,
     log_access,
     log_connection,
     log_rejected,
+    log_request_default,
     trace_app,
     trace_enabled,
 )
+from fastcorn.metrics import Metrics, MetricsListener, StatsdSender
+from fastcorn.metrics import install as install_metrics
 from fastcorn.protocol.negotiate import alpn_protocols, connection_factory
 from fastcorn.sockets import BindError, bind_listeners, make_socket, set_nodelay
 
@@ -58,10 +64,27 @@ def describe(sock: socket.socket, tls: bool = False) -> str:
         return f"{scheme}://[{name[0]}]:{name[1]}"
     return f"{scheme}://{name[0]}:{name[1]}"
 
-def date_headers(server_header: bool) -> list[tuple[bytes, bytes]]:
-    """The server-wide default headers, as fields: each protocol encodes them its own way."""
-    date = (b"date", formatdate(usegmt=True).encode("ascii"))
-    return [date, (b"server", b"fastcorn")] if server_header else [date]
+def date_headers(server_header: bool, date_header: bool = True,
+                 extra: tuple[tuple[bytes, bytes], ...] = ()) -> list[tuple[bytes, bytes]]:
+    """The server-wide default headers, as fields: each protocol encodes them its own way
+    (a new list each second; HTTP/1.1 encodes it once per list). ``extra``: --header."""
+    given = {name for name, _ in extra}  # --header server:... replaces ours
+    fields = []
+    if date_header and b"date" not in given:
+        fields.append((b"date", formatdate(usegmt=True).encode("ascii")))
+    if server_header and b"server" not in given:
+        fields.append((b"server", b"fastcorn"))
+    fields.extend(extra)
+    return fields
+
+
+def extra_headers(headers: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """--header NAME:VALUE options as fields (names lowercased, as every protocol sends)."""
+    fields = []
+    for header in headers:
+        name, _, value = header.partition(":")
+        fields.append((name.strip().lower().encode("ascii"), value.strip().encode("ascii")))
+    return tuple(fields)
 
 
 class Server:
@@ -71,6 +94,13 @@ class Server:
         self.config = config
         # Before the app is imported and anything binds: a bad certificate is a usage error.
         self.tls = tls if tls is not None else tls_listener(config.tls, alpn_protocols(config))
+        if self.tls is not None and config.proxy.proxy_protocol:
+            # The preamble comes before the TLS handshake, which the backends do before any
+            # core runs: terminate TLS at the balancer (its SSL TLV still gives https).
+            raise ConfigError("--proxy-protocol: not supported on TLS listeners yet; "
+                              "terminate TLS at the load balancer")
+        if config.server.env_file is not None:
+            load_env_file(config.server.env_file)  # the CLI did it already: a no-op then
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
         self.insecure: list[socket.socket] = []  # --insecure-bind: cleartext beside TLS
@@ -85,6 +115,10 @@ class Server:
         # runtime as soon as the loop runs, and once every listener accepts.
         self.on_loop_start: Callable[[ServerRuntime], None] | None = None
         self.on_serving: Callable[[], None] | None = None
+        self._extra_headers = extra_headers(config.http1.header)
+        self.metrics_socket: socket.socket | None = None  # --metrics-bind
+        self.metrics: Metrics | None = None
+        self.statsd: StatsdSender | None = None
 
     def bind(self) -> None:
         if self.sockets:
@@ -92,6 +126,12 @@ class Server:
         bound = bind_listeners(self.config.server, self.config.processes.reuse_port)
         self.sockets, self.insecure, self.unix_paths = (
             bound.sockets, bound.insecure, bound.unix_paths)
+        metrics_bind = self.config.metrics.metrics_bind
+        if metrics_bind is not None:
+            try:
+                self.metrics_socket = make_socket(metrics_bind, 64)
+            except OSError as exc:
+                raise BindError(f"Cannot bind {metrics_bind} (--metrics-bind)", exc) from exc
 
     def reload_tls(self) -> None:
         """SIGHUP: new connections get a context built from the certificate files now."""
@@ -152,10 +192,23 @@ class Server:
             limit_request_head=config.http1.limit_request_head,
             limit_concurrency=config.limits.concurrency,
             lifespan_state=self.lifespan_state,
-            default_headers=date_headers(config.http1.server_header),
+            default_headers=self.default_headers(),
             asgi_version=getattr(self.app, "asgi_version", "3.0"),
             **_log_hooks(),
         )
+        if config.logging.access_log and config.logging.access_log_format is not None:
+            state.log_request = access_log_request(config.logging.access_log_format)
+        metrics_on = config.metrics.metrics_bind is not None or config.metrics.statsd_host
+        if metrics_on:
+            access_hook = state.log_request
+            if access_hook is None and config.logging.access_log:
+                access_hook = log_request_default
+            self.metrics = install_metrics(state, config.metrics.statsd_host is not None,
+                                           access_hook)
+            if config.metrics.statsd_host is not None:
+                self.statsd = StatsdSender(self.metrics, config.metrics)
+        state.proxy = ProxyPolicy(config.proxy.forwarded_allow_ips,
+                                  config.proxy.proxy_headers, config.proxy.proxy_protocol)
         self.state = state
         lifespan = Lifespan(app, runtime, config.server.lifespan, self.lifespan_state, app_logger)
         try:
@@ -178,11 +231,23 @@ class Server:
             tls = self.tls is not None and sock not in self.insecure
             logger.info("fastcorn listening on %s (loop: %s)", describe(sock, tls),
                         runtime.name)
+        listener = None
+        if self.metrics_socket is not None and self.metrics is not None:
+            listener = MetricsListener(self.metrics_socket, self.metrics)
+            listener.start()
+            logger.info("Prometheus metrics on %s/metrics", describe(self.metrics_socket))
         if self.on_serving is not None:
             self.on_serving()
         # Signal handlers stay in place while draining: a second interrupt exits at once.
-        await self.exit_waiter
-        await self._drain(runtime, state)
+        try:
+            await self.exit_waiter
+            await self._drain(runtime, state)
+        finally:
+            if listener is not None:
+                listener.stop()
+            if self.statsd is not None:
+                self.statsd.flush()
+                self.statsd.close()
         await lifespan.shutdown()
         logger.info("Finished server process [%d]", os.getpid())
         return 0
@@ -213,6 +278,10 @@ class Server:
             runtime.abort_all()
             await runtime.sleep(0)
 
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        http1 = self.config.http1
+        return date_headers(http1.server_header, http1.date_header, self._extra_headers)
+
     async def _tick(self) -> None:
         """Once a second: a new Date header, and the sweep that expires connection timeouts."""
         state = self.state
@@ -221,8 +290,16 @@ class Server:
         assert runtime is not None
         while True:
             await runtime.sleep(1.0 - time.time() % 1.0)
-            state.default_headers = date_headers(self.config.http1.server_header)
+            state.default_headers = self.default_headers()
             state.check_timeouts(runtime.time())
+            if self.statsd is not None:
+                self.statsd.flush()
+            max_requests = self.config.limits.max_requests
+            if (max_requests is not None and state.total_requests >= max_requests
+                    and not self.exit_requested):
+                logger.info("Served %d requests (--limit-max-requests): shutting down.",
+                            state.total_requests)
+                self.request_exit()
             if self.tls is not None:
                 self.tls.check_files()  # certificate rotation by replacing the files
 

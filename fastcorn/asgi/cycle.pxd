@@ -19,6 +19,13 @@
 # The runtime is the one interface every backend implements (fastcorn.asgi.types.Runtime):
 # spawn(coroutine) -> task, cancel(task), create_waiter(), call_soon(fn), cancelled_error.
 
+cdef class RequestObserver:
+    # Told of every finished request with a C call (fastcorn.asgi.metrics.RequestMetrics).
+    # When ServerState.observer is set, it replaces log_request/log_access: it calls the
+    # access log itself when that is on as well.
+    cpdef observe(self, HTTPCycle cycle)
+
+
 cdef class ServerState:
     # Everything a connection needs from the server, shared by all of its connections.
     cdef public object app                 # ASGI 3 callable
@@ -39,6 +46,11 @@ cdef class ServerState:
                                            # list each second; each protocol encodes it its way
     cdef public bint access_log
     cdef public object log_access          # fastcorn.logging.log_access when access_log is on
+    # When set (--access-log-format, metrics), called instead of log_access with the
+    # finished HTTPCycle itself, whose scope, status, response_headers, response_bytes,
+    # request_bytes, start_time and target it reads.
+    cdef public object log_request
+    cdef public RequestObserver observer   # metrics, or None
     cdef public object error_logger        # logging.Logger for app errors
     cdef public double timeout_keep_alive
     cdef public double timeout_request_head
@@ -53,11 +65,15 @@ cdef class ServerState:
     cdef public Py_ssize_t limit_concurrency  # 0 = unlimited
     cdef public Py_ssize_t active_requests
     cdef public Py_ssize_t running_apps      # app calls not yet returned (graceful shutdown waits)
+    cdef public Py_ssize_t total_requests    # app calls started (--limit-max-requests, metrics)
     cdef public set connections            # live connection cores, for graceful shutdown
     cdef public bint shutting_down
     # Graceful shutdown waits on this (set by the server) instead of polling: woken once
     # no connection, request or app call is left.
     cdef public object drain_waiter
+    # fastcorn.asgi.proxy.ProxyPolicy (proxy headers, PROXY protocol, trusted peers), or
+    # None: no connection is trusted to speak for its client.
+    cdef public object proxy
 
     cpdef connection_closed(self, object core)
     cdef void wake_if_drained(self)
@@ -106,6 +122,8 @@ cdef class HTTPCycle:
     cdef bint body_ended               # the last body was sent, trailers are still due
     cdef list trailer_headers          # gathered while more_trailers=True
     cdef public Py_ssize_t response_bytes
+    cdef public Py_ssize_t request_bytes  # request body bytes received
+    cdef public object response_headers   # as the app gave them in http.response.start
     cdef public bint disconnected
     cdef object write_waiter
     cdef public object task            # what runtime.spawn returned, for cancelling at shutdown

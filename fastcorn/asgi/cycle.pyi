@@ -14,6 +14,10 @@ class Done:
     def __await__(self) -> Generator[Any]: ...
 
 @disjoint_base
+class RequestObserver:
+    def observe(self, cycle: HTTPCycle) -> None: ...
+
+@disjoint_base
 class ServerState:
     app: Any
     runtime: Runtime
@@ -23,6 +27,8 @@ class ServerState:
     default_headers: list[tuple[bytes, bytes]]
     access_log: bool
     log_access: Any
+    log_request: Any
+    observer: RequestObserver | None
     error_logger: Logger | None
     timeout_keep_alive: float
     timeout_request_head: float
@@ -34,9 +40,11 @@ class ServerState:
     limit_concurrency: int
     active_requests: int
     running_apps: int
+    total_requests: int
     connections: set[Any]
     shutting_down: bool
     drain_waiter: Waiter | None
+    proxy: Any  # fastcorn.asgi.proxy.ProxyPolicy | None
     now: float
     def __init__(
         self,
@@ -91,6 +99,8 @@ class HTTPCycle:
     response_complete: bool
     trailers: bool
     response_bytes: int
+    request_bytes: int
+    response_headers: Any
     disconnected: bool
     task: Any
     start_time: float

@@ -6,14 +6,25 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memchr
 
 from fastcorn.asgi.cycle cimport ServerState
+from fastcorn.asgi.proxy cimport (
+    ProxiedTemplate,
+    ProxyPolicy,
+    apply_proxy_headers,
+    proxied_template,
+)
+
+from fastcorn.asgi.proxy import ProxiedAddress as _ProxiedAddress
 
 cdef object unquote = _unquote
+cdef object ProxiedAddress = _ProxiedAddress
 cdef str S_HTTP = "http"
 
 
 cdef tuple address(object addr):
     """(host, port) with an int port; None for a unix socket peer (ASGI allows it)."""
     if isinstance(addr, tuple) and len(addr) >= 2:
+        if type(addr) is ProxiedAddress:
+            return <tuple>addr  # from a PROXY header: http_template reads its scheme
         return (addr[0], int(addr[1]))
     if isinstance(addr, str) and addr:
         return (addr, None)
@@ -21,13 +32,28 @@ cdef tuple address(object addr):
 
 
 cdef dict http_template(ServerState state, tuple client, tuple server, str scheme):
+    """What every scope of a connection shares. A connection whose peer may speak for the
+    client (proxy headers on, the peer among --forwarded-allow-ips) gets a ProxiedTemplate,
+    decided here once: every other connection pays nothing per request for proxy headers."""
+    cdef dict template
+    if type(client) is ProxiedAddress:
+        # The PROXY protocol's client: the scheme it used with the balancer (the v2 SSL
+        # TLV), and a plain tuple for the scope.
+        if client.scheme is not None:
+            scheme = client.scheme
+        client = (client[0], client[1])
     # Key order is the scope's; the None values are filled per request.
-    return {
+    template = {
         "type": S_HTTP, "asgi": None, "http_version": None, "server": server,
         "client": client, "scheme": scheme, "method": None,
         "root_path": state.root_path, "path": None, "raw_path": None,
         "query_string": None, "headers": None, "state": None, "extensions": None,
     }
+    policy = state.proxy
+    if policy is not None and (<ProxyPolicy>policy).headers and \
+            (<ProxyPolicy>policy).trusts_peer(client, server):
+        return proxied_template(<ProxyPolicy>policy, template)
+    return template
 
 
 cdef dict http_scope(ServerState state, dict template, str http_version, str method,
@@ -58,4 +84,7 @@ cdef dict http_scope(ServerState state, dict template, str http_version, str met
         scope["extensions"] = {}
     else:
         scope["extensions"] = {"tls": (<dict>tls).copy()}
+    if type(template) is not dict:
+        # A ProxiedTemplate: the peer is a trusted proxy (see http_template).
+        apply_proxy_headers((<ProxiedTemplate>template).policy, scope, headers)
     return scope

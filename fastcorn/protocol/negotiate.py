@@ -9,8 +9,9 @@ factory it returns once per accepted connection; they never name a protocol clas
   handler accepts (``upgrades``: ``h2c``, ``websocket``).
 - TLS listeners, when HTTP/2 is on, start with :class:`ALPNChoice`: after the handshake
   the protocol the client chose by ALPN picks the core (``h2``, else HTTP/1.1).
-- The PROXY preamble, when it lands, wraps the factory below as a core that reads the
-  preamble and then hands over to the core this factory would have made.
+- The PROXY preamble (--proxy-protocol) wraps the factory below as a core that reads the
+  preamble and then hands over to the core this factory would have made
+  (fastcorn.protocol.proxy).
 """
 
 from __future__ import annotations
@@ -130,5 +131,16 @@ def connection_factory(
             prior_knowledge = make_http2
     http11: Any = functools.partial(H1Connection, state, upgrades, prior_knowledge)
     if tls and http2:
-        return functools.partial(ALPNChoice, http11, make_http2)
-    return http11  # type: ignore[no-any-return]
+        return with_proxy_protocol(state, functools.partial(ALPNChoice, http11, make_http2))
+    return with_proxy_protocol(state, http11)
+
+
+def with_proxy_protocol(state: ServerState, factory: CoreFactory) -> CoreFactory:
+    """``factory`` behind the PROXY protocol reader when --proxy-protocol is on: the
+    preamble is read first, ahead of everything else on the connection."""
+    policy = state.proxy
+    if policy is None or not policy.protocol:
+        return factory
+    from fastcorn.protocol.proxy import proxy_protocol_factory
+
+    return proxy_protocol_factory(state, factory)

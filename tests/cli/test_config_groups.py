@@ -86,6 +86,27 @@ EXPECTED_FLAT_NAMES = {
     ("http2", "max_frame_size"): "http2_max_frame_size",
     ("http2", "max_control_frames"): "http2_max_control_frames",
     ("http2", "max_reset_streams"): "http2_max_reset_streams",
+    # issue 13
+    ("server", "env_file"): "env_file",
+    ("http1", "date_header"): "date_header",
+    ("http1", "header"): "header",
+    ("limits", "max_requests"): "limit_max_requests",
+    ("logging", "access_log_format"): "access_log_format",
+    ("proxy", "proxy_headers"): "proxy_headers",
+    ("proxy", "forwarded_allow_ips"): "forwarded_allow_ips",
+    ("proxy", "proxy_protocol"): "proxy_protocol",
+    ("metrics", "metrics_bind"): "metrics_bind",
+    ("metrics", "statsd_host"): "statsd_host",
+    ("metrics", "statsd_prefix"): "statsd_prefix",
+    ("metrics", "statsd_dogstatsd"): "statsd_dogstatsd",
+    ("metrics", "statsd_tags"): "statsd_tags",
+}
+
+# Options whose text must have a form of its own (an address, a network).
+SAMPLES: dict[str, tuple[str, str, Any]] = {
+    "forwarded_allow_ips": ("10.0.0.1", '"10.0.0.1"', "10.0.0.1"),
+    "metrics_bind": ("127.0.0.1:9", '"127.0.0.1:9"', "127.0.0.1:9"),
+    "statsd_host": ("127.0.0.1:9", '"127.0.0.1:9"', "127.0.0.1:9"),
 }
 
 
@@ -101,6 +122,8 @@ def _option(table: str, key: str) -> Option:
 
 def _sample(option: Option) -> tuple[str, str, Any]:
     """A value other than the default: (command line / env text, TOML literal, typed value)."""
+    if option.name in SAMPLES:
+        return SAMPLES[option.name]
     if option.is_bool:
         value = not option.default
         return ("true" if value else "false"), ("true" if value else "false"), value
