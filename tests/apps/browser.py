@@ -45,15 +45,25 @@ PARALLEL_PAGE = b"""<!doctype html>
 <head><meta charset="utf-8"><title>fastcorn parallel fetches</title></head>
 <body>
 <p id="result">pending</p>
+<p id="progress"></p>
 <script>
+// What had arrived, for a failure message: "fetched=N headers=H chunks=C".
+let fetched = 0, headers = 0, chunks = 0;
+function progress() {
+  document.getElementById("progress").textContent =
+    "fetched=" + fetched + " headers=" + headers + " chunks=" + chunks;
+}
 const token = new URLSearchParams(location.search).get("token") || "";
 const calls = [];
 for (let i = 0; i < 50; i++) {
   calls.push(fetch("/api/value?token=" + encodeURIComponent(token + i))
-    .then((r) => { if (!r.ok) throw new Error("status " + r.status); return r.json(); }));
+    .then((r) => { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+    .then((data) => { fetched++; progress(); return data; }));
 }
 async function readStream() {
   const response = await fetch("/api/stream");
+  headers++;
+  progress();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "", reads = 0;
@@ -61,6 +71,8 @@ async function readStream() {
     const {done, value} = await reader.read();
     if (done) break;
     reads++;
+    chunks++;
+    progress();
     text += decoder.decode(value, {stream: true});
   }
   return text;
