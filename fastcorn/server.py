@@ -119,6 +119,8 @@ class Server:
         self.metrics_socket: socket.socket | None = None  # --metrics-bind
         self.metrics: Metrics | None = None
         self.statsd: StatsdSender | None = None
+        # False in a supervised worker: it counts, the supervisor serves and sends.
+        self.reports_metrics = True
 
     def bind(self) -> None:
         if self.sockets:
@@ -205,7 +207,7 @@ class Server:
                 access_hook = log_request_default
             self.metrics = install_metrics(state, config.metrics.statsd_host is not None,
                                            access_hook)
-            if config.metrics.statsd_host is not None:
+            if config.metrics.statsd_host is not None and self.reports_metrics:
                 self.statsd = StatsdSender(self.metrics, config.metrics)
         state.proxy = ProxyPolicy(config.proxy.forwarded_allow_ips,
                                   config.proxy.proxy_headers, config.proxy.proxy_protocol)

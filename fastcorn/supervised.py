@@ -9,7 +9,9 @@ The reports are a task on the server's own runtime (``runtime.start`` / ``runtim
 on asyncio, uvloop and trio alike), not a thread: a heartbeat that stops arriving means
 the loop itself is blocked, which is what the supervisor's health check is for. Nothing
 is added on the request path, except under ``--max-requests``: one counter increment per
-request (:class:`RequestCounter`).
+request (:class:`RequestCounter`). With metrics on, each heartbeat also carries the
+worker's cumulative counts (:meth:`fastcorn.metrics.Metrics.snapshot`), read from what the
+compiled recorder counted: the supervisor serves the one endpoint and sends to statsd.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from fastcorn.server import EXIT_USAGE, Server
 
 logger = logging.getLogger("fastcorn.error")
 
-# What a worker tells its supervisor, one byte each.
+# What a worker tells its supervisor: one message each on a SOCK_SEQPACKET pair (which
+# keeps their boundaries), one byte but for a snapshot.
 READY = b"r"  # every listener accepts
 BEAT = b"h"  # the event loop ran (sent every heartbeat interval)
 RETIRE = b"m"  # --max-requests reached: please start my replacement, then stop me
+SNAPSHOT = b"s"  # followed by the worker's metrics (every heartbeat, and once drained)
 
 # Seconds between a worker closing its listeners and closing its idle connections.
 SETTLE = 0.1
@@ -92,13 +96,15 @@ class Reporter:
 
     def __init__(self, server: Server, interval: float, send: Callable[[bytes], bool],
                  counter: RequestCounter | None = None, max_requests: int = 0,
-                 on_max_requests: Callable[[], None] | None = None) -> None:
+                 on_max_requests: Callable[[], None] | None = None,
+                 publish: Callable[[], None] | None = None) -> None:
         self.server = server
         self.interval = interval
         self.send = send
         self.counter = counter
         self.max_requests = max_requests
         self.on_max_requests = on_max_requests
+        self.publish = publish  # sends the metrics, after each heartbeat
         self.runtime: ServerRuntime | None = None
         self.retire_asked = False
         server.on_loop_start = self.start
@@ -121,6 +127,8 @@ class Reporter:
         assert runtime is not None
         while True:
             self.report(BEAT)
+            if self.publish is not None:
+                self.publish()
             counter = self.counter
             if (counter is not None and not self.retire_asked
                     and counter.count >= self.max_requests):
@@ -143,7 +151,7 @@ class WorkerSpec:
     options: dict[str, Any]  # Config's flat options
     sockets: list[socket.socket]
     insecure: list[int]  # indices in ``sockets`` of the cleartext listeners beside TLS
-    channel: socket.socket  # this worker's end of its pair with the supervisor
+    channel: socket.socket  # this worker's end of its (SOCK_SEQPACKET) pair
     heartbeat: float  # seconds between heartbeats
     max_requests: int  # 0: no limit (the supervisor applied the jitter)
 
@@ -159,6 +167,18 @@ def _channel_sender(channel: socket.socket) -> Callable[[bytes], bool]:
         return True
 
     return send
+
+
+def _metrics_publisher(server: Server, channel: socket.socket) -> Callable[[], None]:
+    def publish() -> None:
+        if server.metrics is None:
+            return  # not yet serving
+        try:
+            channel.send(SNAPSHOT + server.metrics.snapshot())
+        except OSError:
+            pass  # behind: the next one has the same totals; gone: the heartbeat says so
+
+    return publish
 
 
 def run_worker(spec: WorkerSpec) -> int:
@@ -191,13 +211,20 @@ def run_worker(spec: WorkerSpec) -> int:
         counter = RequestCounter(server.app)
         server.app = counter
     spec.channel.setblocking(False)
+    server.reports_metrics = False  # the supervisor serves them and sends them to statsd
+    metrics_on = config.metrics.metrics_bind is not None or config.metrics.statsd_host
+    publish = _metrics_publisher(server, spec.channel) if metrics_on else None
     Reporter(server, spec.heartbeat, _channel_sender(spec.channel), counter,
-             spec.max_requests)
+             spec.max_requests, publish=publish)
     try:
         return backends.run(server, backends.resolve_loop(config.server.loop))
     finally:
         for sock in server.sockets:
             sock.close()
+        if publish is not None:
+            # Drained: these are the final counts, which the supervisor keeps in its totals.
+            spec.channel.settimeout(1.0)
+            publish()
         spec.channel.close()
 
 

@@ -22,7 +22,10 @@ spawned, nothing on the request path. Otherwise the supervisor
   rolling restart replaces one worker at a time; if a new worker fails to start (a bad
   deploy, a syntax error), the old ones keep serving;
 - SIGTERM/SIGINT: every worker shuts down gracefully, then the supervisor exits 0; a
-  second one kills the workers and exits 1 at once. SIGTTIN/SIGTTOU add/remove a worker.
+  second one kills the workers and exits 1 at once. SIGTTIN/SIGTTOU add/remove a worker;
+- with metrics on, owns ``--metrics-bind`` and the statsd sender: workers count and send
+  their counts with each heartbeat, the supervisor sums them, keeps what exited workers
+  counted, and counts the workers it restarts (:class:`fastcorn.metrics.FleetMetrics`).
 
 The supervisor is one thread around a ``selectors`` loop (signals arrive through a
 wake-up socket; the reload watcher is a thread that writes to it).
@@ -43,9 +46,10 @@ from typing import Any
 from fastcorn import backends
 from fastcorn.config import Config, ConfigError, WorkerSettings
 from fastcorn.logging import configure_logging
+from fastcorn.metrics import FleetMetrics, MetricsListener, StatsdSender
 from fastcorn.server import EXIT_BIND_FAILED, describe
-from fastcorn.sockets import BindError, Listeners, bind_listeners, reuse_port_copy
-from fastcorn.supervised import BEAT, READY, RETIRE, WorkerSpec
+from fastcorn.sockets import BindError, Listeners, bind_listeners, make_socket, reuse_port_copy
+from fastcorn.supervised import BEAT, READY, RETIRE, SNAPSHOT, WorkerSpec
 
 logger = logging.getLogger("fastcorn.error")
 
@@ -57,6 +61,11 @@ BACKOFF_FIRST = 0.1  # seconds before the attempt after a first startup failure
 BACKOFF_MAX = 5.0
 KILL_MARGIN = 5.0  # seconds past the graceful timeout before a stopping worker is killed
 MEMORY_CHECK_INTERVAL = 1.0
+STATSD_INTERVAL = 1.0
+MESSAGE_SIZE = 1 << 18  # the largest message read from a worker (a snapshot is ~10 KiB)
+# fastcorn_worker_restarts_total{reason} for each reason a worker is replaced.
+RESTART_REASON = {"--max-requests": "max_requests", "--max-worker-memory": "max_worker_memory",
+                  ROLLING_RESTART: "rolling_restart"}
 EXIT_GAVE_UP = 1
 EXIT_SECOND_INTERRUPT = 1
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -139,17 +148,27 @@ def run(config: Config) -> int:
     from fastcorn.backends.tls import tls_listener
 
     tls_listener(config.tls)
+    metrics_socket = None
     try:
         listeners = bind_listeners(config.server, config.processes.reuse_port)
+        metrics_bind = config.metrics.metrics_bind
+        if metrics_bind is not None:
+            try:
+                metrics_socket = make_socket(metrics_bind, 64)
+            except OSError as exc:
+                listeners.close()
+                raise BindError(f"Cannot bind {metrics_bind} (--metrics-bind)", exc) from exc
     except OSError as exc:
         logger.error("%s", exc if isinstance(exc, BindError) else f"Cannot bind: {exc}")
         return EXIT_BIND_FAILED
     try:
         with PidFile(config.processes.pid):
-            return Supervisor(config, listeners).run()
+            return Supervisor(config, listeners, metrics_socket).run()
     finally:
         listeners.close()
         listeners.unlink()
+        if metrics_socket is not None:
+            metrics_socket.close()
 
 
 class Worker:
@@ -191,7 +210,8 @@ def describe_exit(code: int | None) -> str:
 class Supervisor:
     """Runs ``config.processes.workers`` workers on ``listeners`` until told to stop."""
 
-    def __init__(self, config: Config, listeners: Listeners) -> None:
+    def __init__(self, config: Config, listeners: Listeners,
+                 metrics_socket: socket.socket | None = None) -> None:
         self.config = config
         self.settings = config.processes
         self.target = self.settings.workers
@@ -219,6 +239,18 @@ class Supervisor:
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
         self.selector.register(self.wake_r, selectors.EVENT_READ, self._drain_wakeups)
+        self.lost: dict[int, str] = {}  # slot -> why its worker died (a restart's reason)
+        # Metrics: the workers' sum (the endpoint and statsd are the supervisor's).
+        self.metrics_socket = metrics_socket
+        self.metrics: FleetMetrics | None = None
+        self.metrics_listener: MetricsListener | None = None
+        self.statsd: StatsdSender | None = None
+        self.statsd_flushed = 0.0
+        statsd = config.metrics.statsd_host is not None
+        if metrics_socket is not None or statsd:
+            self.metrics = FleetMetrics(self._serving_count, keep_samples=statsd)
+            if statsd:
+                self.statsd = StatsdSender(self.metrics, config.metrics)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -226,6 +258,7 @@ class Supervisor:
         previous = self._install_signals()
         try:
             self._announce()
+            self._start_metrics()
             if self.settings.reload:
                 self._start_watcher()
             for slot in range(self.target):
@@ -239,6 +272,7 @@ class Supervisor:
                 self._tick(time.monotonic())
         finally:
             self._kill_all()
+            self._stop_metrics()
             if self.watcher is not None:
                 self.watcher.stop()
             signal.set_wakeup_fd(-1)
@@ -264,6 +298,26 @@ class Supervisor:
         logger.info("Started supervisor process [%d]: %d worker%s (loop: %s, %s)",
                     os.getpid(), self.target, "s" if self.target > 1 else "", loop, mode)
 
+    def _start_metrics(self) -> None:
+        if self.metrics is None or self.metrics_socket is None:
+            return
+        self.metrics_listener = MetricsListener(self.metrics_socket, self.metrics)
+        self.metrics_listener.start()
+        logger.info("Prometheus metrics of every worker on %s/metrics",
+                    describe(self.metrics_socket))
+
+    def _stop_metrics(self) -> None:
+        if self.metrics_listener is not None:
+            self.metrics_listener.stop()
+            self.metrics_listener = None
+        if self.statsd is not None:
+            self.statsd.flush()  # the workers' final counts
+            self.statsd.close()
+            self.statsd = None
+
+    def _serving_count(self) -> int:
+        return sum(1 for worker in list(self.workers) if worker.state == SERVING)
+
     def _timeout(self) -> float:
         timeout = min(self.heartbeat, 0.5)
         now = time.monotonic()
@@ -272,6 +326,9 @@ class Supervisor:
         return max(timeout, 0.0)
 
     def _tick(self, now: float) -> None:
+        if self.statsd is not None and now - self.statsd_flushed >= STATSD_INTERVAL:
+            self.statsd_flushed = now
+            self.statsd.flush()
         if self.stopping:
             if now >= self.stop_deadline and self.workers:
                 logger.warning("Workers still running %g s after the graceful-shutdown "
@@ -346,7 +403,8 @@ class Supervisor:
 
         now = time.monotonic()
         listeners = self._slot_listeners(slot)
-        ours, theirs = socket.socketpair()
+        # SOCK_SEQPACKET: a worker's messages arrive whole and one at a time.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         max_requests = self.settings.max_requests
         if max_requests:
             max_requests += random.randint(0, self.settings.max_requests_jitter)
@@ -372,6 +430,11 @@ class Supervisor:
         if replaces is not None:
             worker.replaces = replaces
             replaces.replaced_by = worker
+            reason: str | None = RESTART_REASON.get(replaces.wants_replacement or "")
+        else:
+            reason = self.lost.pop(slot, None)  # None: a first start, or SIGTTIN
+        if reason is not None and self.metrics is not None:
+            self.metrics.restarted(reason)
         self.workers.append(worker)
         self.selector.register(process.sentinel, selectors.EVENT_READ,
                                lambda: self._exited(worker))
@@ -388,25 +451,29 @@ class Supervisor:
     # -- what workers say -------------------------------------------------------------------
 
     def _message(self, worker: Worker) -> None:
-        if worker.channel.fileno() == -1:
-            return  # the worker was reaped earlier in this turn
-        try:
-            data = worker.channel.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:  # the worker is exiting; its sentinel tells when it is gone
-            self.selector.unregister(worker.channel)
-            worker.channel.close()
-            return
-        now = time.monotonic()
-        if BEAT in data:
-            worker.last_beat = now
-        if READY in data and worker.state == STARTING:
-            self._serving(worker, now)
-        if RETIRE in data and worker.state == SERVING and worker.wants_replacement is None:
-            worker.wants_replacement = "--max-requests"
+        """Read every message the worker sent so far."""
+        while worker.channel.fileno() != -1:  # -1: reaped earlier in this turn
+            try:
+                data = worker.channel.recv(MESSAGE_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the worker is exiting; its sentinel tells when it is gone
+                self.selector.unregister(worker.channel)
+                worker.channel.close()
+                return
+            now = time.monotonic()
+            if data == BEAT:
+                worker.last_beat = now
+            elif data.startswith(SNAPSHOT):
+                if self.metrics is not None:
+                    self.metrics.update(worker.pid, data[len(SNAPSHOT):])
+            elif data == READY and worker.state == STARTING:
+                self._serving(worker, now)
+            elif (data == RETIRE and worker.state == SERVING
+                  and worker.wants_replacement is None):
+                worker.wants_replacement = "--max-requests"
 
     def _serving(self, worker: Worker, now: float) -> None:
         worker.state = SERVING
@@ -435,6 +502,9 @@ class Supervisor:
         worker.process.join(1.0)
         status = describe_exit(worker.process.exitcode)
         self.selector.unregister(worker.process.sentinel)
+        self._message(worker)  # its last words: the final snapshot may still be unread
+        if self.metrics is not None:
+            self.metrics.worker_exited(worker.pid)
         if worker.channel.fileno() != -1:
             self.selector.unregister(worker.channel)
             worker.channel.close()
@@ -451,8 +521,12 @@ class Supervisor:
                     each.slot == worker.slot for each in self.workers):
                 self._close_slot(worker.slot)
         elif worker.state == STARTING:
+            if old is None:
+                self.lost[worker.slot] = "startup_failed"
             self._startup_failed(worker, status, old)
         else:
+            if new is None:
+                self.lost[worker.slot] = "unresponsive" if worker.kill_reason else "died"
             reason = worker.kill_reason or status
             logger.warning("Worker [%d] died (%s): starting a replacement.", worker.pid,
                            reason)
@@ -590,6 +664,7 @@ class Supervisor:
                     logger.info("SIGTTOU: keeping the last worker")
                     continue
                 self.target -= 1
+                self.lost.pop(self.target, None)
                 logger.info("SIGTTOU: %d workers", self.target)
                 for worker in self.workers:
                     if worker.slot >= self.target:
