@@ -26,7 +26,10 @@ def missing_tools(needed: set[str]) -> dict[str, str]:
     return {tool: TOOLS[tool] for tool in sorted(needed & set(TOOLS)) if not shutil.which(tool)}
 
 
-def _pin(cpu: int | None) -> list[str]:
+CPUs = int | str | None  # one CPU, a taskset list ("0,1"), or as the runner
+
+
+def _pin(cpu: CPUs) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None else []
 
 
@@ -52,7 +55,7 @@ def _bench_json(output: str) -> dict[str, Any]:
     raise RuntimeError(f"no result line in: {output.strip()[-300:]}")
 
 
-def run_wrk(scenario: Scenario, port: int, duration: float, cpu: int | None) -> dict[str, Any]:
+def run_wrk(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dict[str, Any]:
     script = "pipeline.lua" if scenario.pipeline > 1 else "request.lua"
     env = dict(
         os.environ,
@@ -75,7 +78,7 @@ def run_wrk(scenario: Scenario, port: int, duration: float, cpu: int | None) -> 
     return result
 
 
-def run_h2load(scenario: Scenario, port: int, duration: float, cpu: int | None) -> dict[str, Any]:
+def run_h2load(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "h2load.log"
         cmd = _pin(cpu) + [
@@ -114,7 +117,7 @@ def run_h2load(scenario: Scenario, port: int, duration: float, cpu: int | None) 
     }
 
 
-def run_ws(scenario: Scenario, port: int, duration: float, cpu: int | None) -> dict[str, Any]:
+def run_ws(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dict[str, Any]:
     cmd = _pin(cpu) + [
         sys.executable, str(HERE / "ws_client.py"), "--port", str(port), "--path", scenario.path,
         "--connections", str(scenario.connections), "--size", str(len(scenario.expected)),
@@ -126,6 +129,6 @@ def run_ws(scenario: Scenario, port: int, duration: float, cpu: int | None) -> d
     return result
 
 
-def run(scenario: Scenario, port: int, duration: float, cpu: int | None) -> dict[str, Any]:
+def run(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dict[str, Any]:
     runner = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws}[scenario.tool]
     return runner(scenario, port, duration, cpu)

@@ -117,6 +117,7 @@ class TreeMonitor:
         self.interval = interval
         self.peak_rss = 0
         self.cpu_seconds = 0.0
+        self.per_process: dict[int, float] = {}  # CPU seconds of each process of the tree
         self.wall_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -142,6 +143,8 @@ class TreeMonitor:
         self._thread.join()
         self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
         self.cpu_seconds = cpu_seconds_between(self._before, after)
+        self.per_process = {pid: (ticks - self._before.get(pid, 0)) / TICKS
+                            for pid, ticks in after.items()}  # fmt: skip
         if self.cpu is not None:  # anything else that ran on the server's CPU: noise
             other = busy_seconds(self._stat, stat) - self.cpu_seconds
             self.other_load = max(0.0, other) / self.wall_seconds

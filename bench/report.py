@@ -35,6 +35,7 @@ class Row:
     client_util: float
     steal: float
     other_load: float
+    worker_shares: list[list[float]]  # workers scenarios: each run's CPU split, largest first
 
     @property
     def rps_median(self) -> float:
@@ -70,6 +71,7 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, Row]]:
                 client_util=median(r.get("client_cpu_util", 0.0) for r in runs),
                 steal=max(r.get("server_cpu_steal", 0.0) for r in runs),
                 other_load=max(r.get("server_cpu_other_load", 0.0) for r in runs),
+                worker_shares=[r["worker_cpu_shares"] for r in runs if r.get("worker_cpu_shares")],
             )
     return table
 
@@ -79,6 +81,18 @@ def _spread(values: list[float], fmt: str) -> str:
     if len(values) < 2:
         return mid
     return f"{mid} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def _split(shares: list[list[float]]) -> str:
+    """The workers' CPU split of the median run (by its largest share), with the range of
+    the largest share over the runs: ``52/48 (51–55%)``."""
+    if not shares:
+        return "–"
+    ordered = sorted(shares, key=lambda split: split[0])
+    mid = "/".join(f"{share * 100:.0f}" for share in ordered[(len(ordered) - 1) // 2])
+    if len(ordered) < 2:
+        return mid
+    return f"{mid} ({ordered[0][0] * 100:.0f}–{ordered[-1][0] * 100:.0f}%)"
 
 
 def _ratio(value: float, base: float | None) -> str:
@@ -117,6 +131,12 @@ def scenario_table(
             shown = state if state != "ok" else f"failed: {problems.get(server, '?')[:160]}"
             shown = shown.replace("|", "/")
             lines.append(f"| {server} | {shown} |" + " |" * 12)
+    if any(row.worker_shares for row in rows.values()):  # a workers scenario: one more column
+        lines[0] += " workers' CPU split |"
+        lines[1] += "--:|"
+        for i, line in enumerate(lines[2:], 2):
+            found = rows.get(line.split(" | ", 1)[0].removeprefix("| "))
+            lines[i] = line + (f" {_split(found.worker_shares)} |" if found else " |")
     return lines
 
 
@@ -198,6 +218,14 @@ def failed_checks(results: dict[str, Any]) -> list[str]:
     return out
 
 
+WORKERS_NOTE = (
+    "With 2 workers on a 2-CPU machine, unpinned and sharing the CPUs with the load "
+    "generator: this shows fairness, not scaling (there is no idle core to scale onto). "
+    "workers' CPU split is each worker's share of the workers' CPU time over the window "
+    "(utime+stime from /proc/PID/stat, the same for every server; with one app, work "
+    "follows requests): for the median run, then the range of the larger share over the "
+    "runs. No ceiling and no noise figure (nothing is pinned)."
+)
 SUMMARY_SCENARIOS = ("hello", "echo", "pipelined")
 TLS_SUMMARY_SCENARIOS = ("hello-tls", "echo-tls", "handshake-tls")
 
@@ -300,6 +328,8 @@ def markdown(results: dict[str, Any]) -> str:
             out += ["(No latency: wrk does not time pipelined requests one by one.)", ""]
         if results["scenarios"][name].get("tls"):
             out += tls_lines(results, name)
+        if results["scenarios"][name].get("workers", 1) > 1:
+            out += [WORKERS_NOTE, ""]
         status = results["status"].get(name, {})
         out += scenario_table(name, table.get(name, {}), status, failures(results, name))
         out.append("")

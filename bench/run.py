@@ -1,6 +1,8 @@
 """Run the fastcorn benchmark suite: ``python bench/run.py [--quick]``.
 
-Servers run pinned to CPU 0, load generators to CPU 1. For each scenario every
+Servers run pinned to CPU 0, load generators to CPU 1 (in the workers scenarios
+both are unpinned, and each run records the workers' shares of the server's CPU time).
+For each scenario every
 server is started, its answer checked byte for byte, and then the repetitions
 are interleaved (no server runs twice in a row), each one warmed up first.
 Writes ``latest.json`` (every raw run), ``latest.md`` (the results page) and
@@ -60,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.duration = args.duration or (2.0 if quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else 1.0
     args.tls_cert = None  # bench/tls.py's certificate, made by main() for TLS scenarios
+    args.every_cpu = None  # every CPU, as taskset takes them (run_all, before pinning)
     return args
 
 
@@ -93,6 +96,29 @@ def pin_cpus() -> tuple[int | None, int | None]:
     return cpus[0], cpus[1]
 
 
+def placement(
+    scenario: Scenario, cpus: tuple[int | None, int | None], every_cpu: str | None
+) -> tuple[int | str | None, int | str | None, int | None]:
+    """(server's CPUs, load generator's CPUs, the CPU whose noise is measured).
+
+    One worker: the pinned pair. Workers: every CPU for both (the runner itself is pinned
+    to the client's CPU, and what it starts would inherit that), and no noise figure.
+    """
+    if scenario.pinned:
+        return cpus[0], cpus[1], cpus[0]
+    return every_cpu, every_cpu, None
+
+
+def worker_shares(per_process: dict[int, float], root: int, workers: int) -> list[float]:
+    """Each worker's share of the workers' CPU time, largest first: the ``workers`` busiest
+    processes under the server's first process (a supervisor, uvicorn's or granian's
+    parent), which is left out."""
+    busiest = sorted((cpu for pid, cpu in per_process.items() if pid != root), reverse=True)
+    busiest = busiest[:workers]
+    total = sum(busiest)
+    return [round(cpu / total, 4) for cpu in busiest] if total else []
+
+
 def log(message: str) -> None:
     print(time.strftime("%H:%M:%S"), message, flush=True)
 
@@ -104,7 +130,7 @@ def measure_one(
     cpus: tuple[int | None, int | None],
 ) -> dict[str, Any]:
     """Check the answer, warm up, then measure one run of one server."""
-    server_cpu, client_cpu = cpus
+    _, client_cpu, monitor_cpu = placement(scenario, cpus, args.every_cpu)
     run: dict[str, Any] = {"server": server.spec.name, "scenario": scenario.name}
     if not server.alive():
         return run | {"ok": False, "problem": f"server exited: {server.log_tail()}"}
@@ -114,7 +140,7 @@ def measure_one(
     try:
         if args.warmup > 0:
             loadgen.run(scenario, server.port, args.warmup, client_cpu)
-        with TreeMonitor(server.pid, server_cpu) as monitor:
+        with TreeMonitor(server.pid, monitor_cpu) as monitor:
             result = loadgen.run(scenario, server.port, args.duration, client_cpu)
     except (RuntimeError, OSError) as exc:
         return run | {"ok": False, "problem": f"load run failed: {exc}"}
@@ -132,6 +158,10 @@ def measure_one(
         "server_cpu_steal": monitor.steal,
         "server_cpu_other_load": monitor.other_load,
     }
+    if scenario.workers > 1:
+        run["worker_cpu_shares"] = worker_shares(
+            monitor.per_process, server.pid, scenario.workers
+        )
     if requests == 0:
         run["problem"] = "no request completed"
     return run
@@ -144,7 +174,7 @@ def run_scenario(
     cpus: tuple[int | None, int | None],
     results: dict[str, Any],
 ) -> None:
-    server_cpu = cpus[0]
+    server_cpu = placement(scenario, cpus, args.every_cpu)[0]
     status: dict[str, str] = results["status"].setdefault(scenario.name, {})
     servers: list[RunningServer] = []
     try:
@@ -180,9 +210,12 @@ def run_scenario(
                 run = measure_one(server, scenario, args, cpus) | {"repeat": rep}
                 results["runs"].append(run)
                 if run["ok"]:
+                    split = run.get("worker_cpu_shares")
                     log(f"{scenario.name:>9} {server.spec.name:<17} rep {rep + 1}: "
                         f"{run['rps']:>10,.0f} req/s {run['cpu_us_per_request']:>7.1f} µs CPU/req "
-                        f"p99 {run['p99_us'] / 1000:.2f} ms")  # fmt: skip
+                        f"p99 {run['p99_us'] / 1000:.2f} ms"
+                        + (f" workers' CPU {'/'.join(f'{s:.0%}' for s in split)}"
+                           if split else ""))  # fmt: skip
                 else:
                     log(f"{scenario.name:>9} {server.spec.name:<17} rep {rep + 1}: "
                         f"{run['problem'][:150]}")  # fmt: skip
@@ -233,6 +266,7 @@ def run_all(
     build: dict[str, str],
     origin: str,
 ) -> int:
+    args.every_cpu = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
     cpus = pin_cpus()
     args.output.mkdir(parents=True, exist_ok=True)
     log(f"fastcorn under test: {origin}")
@@ -265,6 +299,8 @@ def run_all(
                 "pipeline": s.pipeline,
                 "tls": s.tls,
                 "connection_close": s.close,
+                "workers": s.workers,
+                "reuse_port": s.reuse_port,
                 "about": s.about,
             }
             for s in scenarios

@@ -25,6 +25,11 @@ class Scenario:
     with_ceilings: bool = True  # the seed scenarios compare loops, not ceilings
     tls: bool = False  # https, with bench/tls.py's certificate (the ceilings are cleartext)
     close: bool = False  # "Connection: close" on every request: a new connection each time
+    # Worker processes of each server: with more than one, nothing is pinned (the workers
+    # and the load generator share every CPU) and each run records how the server's work
+    # was spread over its workers (their shares of its CPU time).
+    workers: int = 1
+    reuse_port: bool = False  # each worker its own SO_REUSEPORT listener (fastcorn's flag)
 
     @property
     def http1(self) -> bool:
@@ -33,6 +38,18 @@ class Scenario:
     @property
     def scheme(self) -> str:
         return "https" if self.tls else "http"
+
+    @property
+    def pinned(self) -> bool:
+        """Server on one CPU, load generator on another: one worker only."""
+        return self.workers == 1
+
+
+WORKERS_ABOUT = (
+    "2 workers per server, {how}; server and load generator unpinned on the 2 CPUs, so "
+    "this shows fairness (how evenly each server spreads the work over its workers), not "
+    "scaling"
+)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -76,6 +93,30 @@ SCENARIOS: dict[str, Scenario] = {
             close=True,
             about="hello over TLS with Connection: close: a TCP connection and a full "
             "TLS handshake per request",
+        ),
+        *(
+            Scenario(
+                name,
+                "wrk",
+                "/hello",
+                HELLO,
+                close=close,
+                workers=2,
+                reuse_port=reuse_port,
+                with_ceilings=False,
+                about=WORKERS_ABOUT.format(
+                    how=("GET hello with Connection: close (a new connection per request)"
+                         if close else "GET hello on 64 keep-alive connections")
+                    + (", one SO_REUSEPORT listener per worker" if reuse_port
+                       else ", listeners shared by the workers")
+                ),
+            )
+            for name, close, reuse_port in (
+                ("workers", False, False),
+                ("workers-reuseport", False, True),
+                ("workers-close", True, False),
+                ("workers-close-reuseport", True, True),
+            )
         ),
         Scenario(
             "seed-get",

@@ -1,5 +1,6 @@
-"""The servers under test and how each is started: one worker, access logs off,
-pinned to CPU 0, the same ``bench.apps:app``."""
+"""The servers under test and how each is started: one worker (two in the workers
+scenarios), access logs off, pinned to CPU 0 (unpinned with workers), the same
+``bench.apps:app``."""
 
 from __future__ import annotations
 
@@ -35,7 +36,13 @@ class ServerSpec:
     settings: dict[str, object] = field(default_factory=dict)
 
     def serves(self, scenario: Scenario) -> bool:
-        """Ceilings only speak cleartext HTTP/1.1; everyone else is probed for h2 and ws."""
+        """Ceilings only speak cleartext HTTP/1.1; everyone else is probed for h2 and ws.
+        With workers: fastcorn, uvicorn and granian; SO_REUSEPORT listeners per worker are
+        fastcorn's alone (uvicorn and granian share the parent's socket)."""
+        if scenario.workers > 1:
+            if scenario.reuse_port:
+                return self.family == "fastcorn"
+            return self.family in WORKER_FAMILIES
         if self.ceiling:
             return scenario.http1 and scenario.with_ceilings and not scenario.tls
         return True
@@ -49,11 +56,16 @@ def _tls(scenario: Scenario, cert_flag: str, key_flag: str) -> list[str]:
     return [cert_flag, tls.CERT, key_flag, tls.KEY] if scenario.tls else []
 
 
+def _workers(scenario: Scenario, flag: str = "--workers") -> list[str]:
+    return [flag, str(scenario.workers)] if scenario.workers > 1 else []
+
+
 def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
     def command(port: int, scenario: Scenario) -> list[str]:
         return [PY, "-m", "fastcorn", APP, "--loop", loop, "--host", "127.0.0.1",
                 "--port", str(port), "--no-access-log", "--lifespan", "off",
-                "--log-level", "warning",
+                "--log-level", "warning", *_workers(scenario),
+                *(["--reuse-port"] if scenario.reuse_port else []),
                 *_tls(scenario, "--ssl-certfile", "--ssl-keyfile")]  # fmt: skip
 
     return command
@@ -62,7 +74,8 @@ def _fastcorn(loop: str) -> Callable[[int, Scenario], list[str]]:
 def _uvicorn(port: int, scenario: Scenario) -> list[str]:
     return [PY, "-m", "uvicorn", APP, "--loop", "uvloop", "--http", "httptools",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--lifespan", "off", "--workers", "1",
+            "--log-level", "warning", "--lifespan", "off",
+            "--workers", str(scenario.workers),
             *_tls(scenario, "--ssl-certfile", "--ssl-keyfile")]  # fmt: skip
 
 
@@ -77,7 +90,7 @@ def _hypercorn(worker: str) -> Callable[[int, Scenario], list[str]]:
 
 def _granian(port: int, scenario: Scenario) -> list[str]:
     t = GRANIAN_THREADS
-    return [PY, "-m", "granian", "--interface", "asgi", "--workers", "1",
+    return [PY, "-m", "granian", "--interface", "asgi", "--workers", str(scenario.workers),
             "--runtime-threads", str(t["runtime_threads"]),
             "--blocking-threads", str(t["blocking_threads"]),
             "--runtime-mode", str(t["runtime_mode"]), "--loop", "uvloop",
@@ -128,6 +141,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("ceiling-trio", "trio", _ceiling("ceiling_trio.py"), "ceiling", ceiling=True),
     )
 }
+WORKER_FAMILIES = ("fastcorn", "uvicorn", "granian")  # the workers scenarios' servers
 CEILING_OF_LOOP = {"uvloop": "ceiling-uvloop", "asyncio": "ceiling-asyncio", "trio": "ceiling-trio"}
 
 
@@ -231,7 +245,12 @@ class RunningServer:
     started in ``workdir`` (a snapshot of the checkout, see ``snapshot``)."""
 
     def __init__(
-        self, spec: ServerSpec, scenario: Scenario, cpu: int | None, log_dir: Path, workdir: Path
+        self,
+        spec: ServerSpec,
+        scenario: Scenario,
+        cpu: int | str | None,  # a CPU, or a taskset list ("0,1": every CPU, unpinned)
+        log_dir: Path,
+        workdir: Path,
     ):
         self.spec = spec
         self.port = free_port()
