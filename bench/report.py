@@ -84,12 +84,12 @@ def _spread(values: list[float], fmt: str) -> str:
 
 
 def _split(shares: list[list[float]]) -> str:
-    """The workers' CPU split of the median run (by its largest share), with the range of
-    the largest share over the runs: ``52/48 (51–55%)``."""
+    """The workers' CPU split of the median run (by its largest share; of two, the less
+    even), with the range of the largest share over the runs: ``52/48 (51–55%)``."""
     if not shares:
         return "–"
     ordered = sorted(shares, key=lambda split: split[0])
-    mid = "/".join(f"{share * 100:.0f}" for share in ordered[(len(ordered) - 1) // 2])
+    mid = "/".join(f"{share * 100:.0f}" for share in ordered[len(ordered) // 2])
     if len(ordered) < 2:
         return mid
     return f"{mid} ({ordered[0][0] * 100:.0f}–{ordered[-1][0] * 100:.0f}%)"

@@ -62,5 +62,8 @@ def test_the_table_shows_the_split_of_the_median_run_and_its_range() -> None:
     assert lines[0].endswith(" workers' CPU split |")
     assert lines[2].endswith(" 55/45 (52–60%) |")
     assert lines[1].count("|") == lines[0].count("|") == lines[2].count("|")
+    two = report.scenario_table("workers", {"fastcorn-uvloop": _row([[0.51, 0.49], [1.0, 0.0]])},
+                                {}, {})
+    assert two[2].endswith(" 100/0 (51–100%) |")  # of two runs, the less even one
     single = report.scenario_table("hello", {"fastcorn-uvloop": _row([])}, {}, {})
     assert "split" not in single[0]
