@@ -54,6 +54,14 @@ function progress() {
     "fetched=" + fetched + " headers=" + headers + " chunks=" + chunks;
 }
 const token = new URLSearchParams(location.search).get("token") || "";
+// Chromium's virtual time (--virtual-time-budget) stops while a fetch waits for its
+// response head, but not while a body streams in: this fetch, answered only once the page
+// has reported (/api/done), keeps the DOM from being dumped before the stream has ended.
+const hold = fetch("/api/hold?token=" + encodeURIComponent(token));
+function report(text) {
+  document.getElementById("result").textContent = text;
+  fetch("/api/done?token=" + encodeURIComponent(token));
+}
 const calls = [];
 for (let i = 0; i < 50; i++) {
   calls.push(fetch("/api/value?token=" + encodeURIComponent(token + i))
@@ -84,10 +92,9 @@ Promise.all([Promise.all(calls), readStream()]).then(([values, streamed]) => {
     if (data.reversed === (token + i).split("").reverse().join("")) good++;
     versions.add(data.http_version);
   });
-  document.getElementById("result").textContent =
-    "good=" + good + " versions=" + [...versions].join(",") + " streamed=" + streamed;
+  report("good=" + good + " versions=" + [...versions].join(",") + " streamed=" + streamed);
 }).catch((error) => {
-  document.getElementById("result").textContent = "error: " + error;
+  report("error: " + error);
 });
 </script>
 </body>
@@ -95,6 +102,8 @@ Promise.all([Promise.all(calls), readStream()]).then(([values, streamed]) => {
 """
 
 STREAM_CHUNKS = [b"one;", b"two;", b"three;", b"four;", b"five"]
+REPORTED: set[str] = set()  # tokens whose page has written its result (/api/done)
+HOLD_SECONDS = 30  # the longest /api/hold waits for its page's report
 
 
 async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
@@ -126,10 +135,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             (b"content-type", b"text/plain"), (b"cache-control", b"no-store")]})
         for chunk in STREAM_CHUNKS:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            # Yield between chunks so that each leaves as its own write (DATA frame). Not a
-            # real pause: Chromium's virtual-time budget does not wait on an open body.
-            await sleep(0)
+            await sleep(0.01)  # each chunk its own write (DATA frame), a moment apart
         await send({"type": "http.response.body", "body": b""})
+    elif scope["path"] == "/api/hold":
+        token = query.get("token", [""])[0]
+        for _ in range(HOLD_SECONDS * 100):
+            if token in REPORTED:
+                break
+            await sleep(0.01)
+        REPORTED.discard(token)
+        await _respond(send, 200, b"released", b"text/plain")
+    elif scope["path"] == "/api/done":
+        REPORTED.add(query.get("token", [""])[0])
+        await _respond(send, 200, b"ok", b"text/plain")
     elif scope["path"] == "/api/value":
         token = query.get("token", [""])[0]
         data = {"reversed": token[::-1], "scheme": scope.get("scheme"),
