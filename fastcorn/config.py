@@ -37,7 +37,7 @@ from fastcorn.logging import LEVELS
 __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
-    "TLSSettings",
+    "TLSSettings", "WebSocketSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -219,6 +219,7 @@ class _Spec:
     parse: Callable[[str], Any] | None
     choices: tuple[str, ...] | None
     metavar: str | None
+    name: str | None = None
 
 
 def setting(
@@ -228,15 +229,18 @@ def setting(
     parse: Callable[[str], Any] | None = None,
     choices: Iterable[str] | None = None,
     metavar: str | None = None,
+    name: str | None = None,
 ) -> Any:
     """A settings field: its default, help text and (when its type is not enough) the
-    parser of its text form, its choices and the metavar shown in ``--help``.
+    parser of its text form, its choices and the metavar shown in ``--help``. ``name``
+    replaces the flat name the group's prefix would give (``--ws`` rather than
+    ``--ws-protocol``).
 
     The field's type gives the rest: ``bool`` makes ``--x / --no-x`` flags, ``int`` and
     ``float`` parse numbers, ``tuple[str, ...]`` makes a repeatable flag (a comma
     separated list in the environment), ``X | None`` allows None.
     """
-    spec = _Spec(help, parse, None if choices is None else tuple(choices), metavar)
+    spec = _Spec(help, parse, None if choices is None else tuple(choices), metavar, name)
     return field(default=default, metadata={_SETTING: spec})
 
 
@@ -275,7 +279,7 @@ def _group_options(table: str, prefix: str, cls: type) -> tuple[Option, ...]:
         if repeat:
             default = list(default)  # as the CLI gives it (the group keeps a tuple)
         options.append(Option(
-            prefix + each.name, default, spec.help, parse=parse, choices=spec.choices,
+            spec.name or prefix + each.name, default, spec.help, parse=parse, choices=spec.choices,
             repeat=repeat, is_bool=is_bool, metavar=spec.metavar, group=table, key=each.name,
             optional=optional,
         ))
@@ -415,6 +419,28 @@ class TLSSettings(_Settings):
         parse=_parse_positive_float, metavar="SECONDS")
 
 
+@dataclass(frozen=True)
+class WebSocketSettings(_Settings):
+    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade: the engine, its limits and keepalive."""
+
+    protocol: str = setting(
+        "auto", "WebSocket engine: auto and wsproto serve WebSocket upgrades with wsproto; "
+        "none answers them as plain HTTP requests.",
+        choices=("auto", "wsproto", "none"), name="ws")
+    max_size: int = setting(
+        16 * 1024 * 1024,
+        "Largest WebSocket message in bytes, after permessage-deflate inflation (close "
+        "1009 above it).", parse=_parse_positive_int, metavar="BYTES")
+    ping_interval: float = setting(
+        20.0, "Seconds between the server's pings on an open WebSocket; 0 disables.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    ping_timeout: float = setting(
+        20.0, "Seconds a ping's pong may take before the WebSocket is closed (1011).",
+        parse=_parse_positive_float, metavar="SECONDS")
+    per_message_deflate: bool = setting(
+        True, "Accept permessage-deflate (RFC 7692) when the client offers it.")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -435,13 +461,15 @@ class Config:
     limits: LimitSettings = group(prefix="limit_")
     logging: LoggingSettings = group()
     tls: TLSSettings = group(prefix="ssl_")
+    ws: WebSocketSettings = group(prefix="ws_")
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app
         given: dict[str, Any] = {}
         changes: dict[str, dict[str, Any]] = {table: {} for table in GROUPS}
         for name, value in options.items():
-            if name in GROUPS:
+            # "ws" names both the [ws] group and its --ws option: a group object is the group.
+            if name in GROUPS and (isinstance(value, _Settings) or name not in OPTIONS_BY_NAME):
                 if not isinstance(value, GROUPS[name]):
                     raise ConfigError(
                         f"{name}: expected a {GROUPS[name].__name__}, got {value!r}")
@@ -537,7 +565,8 @@ def load_toml(path: str) -> dict[str, Any]:
     for key, value in data.items():
         name = key.replace("-", "_")
         table = _TABLES.get(name)
-        if table is not None:
+        # "ws" names both the [ws] table and the flat --ws option: a table is the table.
+        if table is not None and (isinstance(value, dict) or name not in OPTIONS_BY_NAME):
             if not isinstance(value, dict):
                 raise ConfigError(f"--config: {key!r} in {path} must be a table ([{key}])")
             for sub, sub_value in value.items():
