@@ -33,7 +33,7 @@ from fastcorn.logging import (
     trace_app,
     trace_enabled,
 )
-from fastcorn.protocol.negotiate import connection_factory
+from fastcorn.protocol.negotiate import alpn_protocols, connection_factory
 
 logger = logging.getLogger("fastcorn.error")
 
@@ -109,7 +109,7 @@ class Server:
     def __init__(self, config: Config, tls: TLSListener | None = None) -> None:
         self.config = config
         # Before the app is imported and anything binds: a bad certificate is a usage error.
-        self.tls = tls if tls is not None else tls_listener(config.tls)
+        self.tls = tls if tls is not None else tls_listener(config.tls, alpn_protocols(config))
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)
         self.sockets: list[socket.socket] = []
         self.insecure: list[socket.socket] = []  # --insecure-bind: cleartext beside TLS
@@ -226,12 +226,12 @@ class Server:
             return EXIT_STARTUP_FAILED
         state.now = runtime.time()
         runtime.start(self._tick)
-        cores = connection_factory(state)
+        cores = connection_factory(state, config)
         if self.tls is None:
             await runtime.listen(self.sockets, cores)
         else:
             secure = [sock for sock in self.sockets if sock not in self.insecure]
-            await runtime.listen(secure, cores, self.tls)
+            await runtime.listen(secure, connection_factory(state, config, tls=True), self.tls)
             if self.insecure:
                 await runtime.listen(self.insecure, cores)
         for sock in self.sockets:

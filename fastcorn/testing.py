@@ -110,7 +110,7 @@ class MemoryTransport:
         self.closed = False
         self.eof_written = False  # the server half-closed (lingering close)
         self.aborted = False
-        self.extra = {"peername": peer, "sockname": local}
+        self.extra: dict[str, Any] = {"peername": peer, "sockname": local}
 
     def write(self, data: bytes | bytearray) -> None:
         if self.closed or self.eof_written:

@@ -43,7 +43,8 @@ PLAIN_HTTP_RESPONSE = (
 # The first byte of every TLS connection: a TLS record of type handshake (ClientHello).
 TLS_HANDSHAKE_RECORD = 0x16
 
-# The ALPN protocols offered, most preferred first (HTTP/2 will put "h2" first).
+# The ALPN protocols offered by default, most preferred first; the server passes
+# fastcorn.protocol.negotiate.alpn_protocols (h2 first when HTTP/2 is on).
 ALPN_PROTOCOLS: tuple[str, ...] = ("http/1.1",)
 
 CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
@@ -213,7 +214,9 @@ class TLSListener:
         return self.reload("file changed")
 
 
-def tls_listener(settings: TLSSettings) -> TLSListener | None:
+def tls_listener(
+    settings: TLSSettings, alpn: tuple[str, ...] = ALPN_PROTOCOLS
+) -> TLSListener | None:
     """The TLS listener of ``--ssl-*`` (None without --ssl-certfile): its context is built
     and checked now, before anything binds; ConfigError names the option and the file."""
     if settings.certfile is None:
@@ -226,5 +229,5 @@ def tls_listener(settings: TLSSettings) -> TLSListener | None:
         certfile=settings.certfile, keyfile=settings.keyfile,
         password=settings.keyfile_password, ca_certs=settings.ca_certs,
         cert_reqs=settings.cert_reqs, ciphers=settings.ciphers,
-        min_version=settings.min_version)
+        min_version=settings.min_version, alpn=alpn)
     return TLSListener.from_files(files, settings.handshake_timeout)

@@ -75,6 +75,20 @@ class Core(Protocol):
 #: Makes a connection's first core; called once per accepted connection.
 CoreFactory = Callable[[], Core]
 
+#: Where the HTTP/1.1 core may hand a connection on an ``Upgrade`` request, keyed by the
+#: Upgrade header's lowercased token (``b"websocket"``, ``b"h2c"``). Called once that
+#: request has been read whole, with the HTTP scope the HTTP/1.1 core built for it (every
+#: header, ``http_version`` "1.1" or "1.0", the connection's ``tls`` extension) and its body
+#: (``b""`` when it had none); returns the core to hand the connection to, which answers
+#: the request itself (``101 Switching Protocols``, or a refusal), or None to have it
+#: served as plain HTTP/1.1.
+#:
+#: The HTTP/1.1 core only calls it for the one request in flight on its connection, with a
+#: body framed by Content-Length of at most 1 MiB and no ``Expect: 100-continue``; any
+#: other upgrade request is served as plain HTTP/1.1 (RFC 9110 7.8 lets a server ignore
+#: Upgrade). It hands over with every byte read after the request.
+UpgradeHandler = Callable[[dict[str, Any], bytes], "Core | None"]
+
 
 def hand_over(transport: Transport, core: Core, data: bytes = b"") -> None:
     """Give a live connection to ``core``, with ``data``: bytes read past the old core's part.

@@ -89,11 +89,23 @@ cdef class H1Connection(Stream):
     # responses go out in request order
     cdef H1Cycle cycle          # whose response is being written
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
+    # hand-overs to other cores (fastcorn.protocol.base): Upgrade and the HTTP/2 preface
+    cdef object upgrades        # {lowercased Upgrade token: UpgradeHandler}, or None
+    cdef object prior_knowledge # makes the HTTP/2 core for a cleartext preface, or None
+    cdef bint sniffing          # no request byte read yet and prior_knowledge is set
+    cdef bytes sniffed          # a first read too short to tell (a prefix of "PRI ")
+    cdef object upgrade_handler # chosen for the request being read, until it is complete
+    cdef H1Cycle upgrading      # that request, read but not started
+    cdef bint upgrade_ready     # its head and body are read: hand over (or serve it)
 
     cdef new_parser(self)
+    cdef object sniff(self, bytes data)
     cdef feed(self, bytes data, Py_ssize_t pos)
     cdef bint feed_slice(self, bytes data) except -1
     cdef frame_upgrade_body(self)
+    cdef object choose_upgrade(self)
+    cdef bint finish_upgrade(self, bytes data, Py_ssize_t pos) except -1
+    cdef detach(self)
     cdef scan_request_line(self, bytes data)
     cdef check_host(self, str version, bytes url)
     cdef use_target_authority(self, object parsed)

@@ -1,11 +1,12 @@
 """Stub of the compiled HTTP/1.1 connection core (fastcorn/protocol/h1.pyx)."""
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from typing_extensions import disjoint_base
 
 from fastcorn.asgi.cycle import HTTPCycle, ServerState, Stream
-from fastcorn.protocol.base import Transport
+from fastcorn.protocol.base import Core, Transport, UpgradeHandler
 
 class ProtocolError(Exception): ...
 
@@ -16,7 +17,12 @@ class H1Cycle(HTTPCycle): ...
 class H1Connection(Stream):
     @property
     def transport(self) -> Transport: ...
-    def __init__(self, state: ServerState) -> None: ...
+    def __init__(
+        self,
+        state: ServerState,
+        upgrades: Mapping[bytes, UpgradeHandler] | None = None,
+        prior_knowledge: Callable[[], Core] | None = None,
+    ) -> None: ...
     # asyncio.Protocol's side
     def connection_made(self, transport: Transport) -> None: ...
     def connection_lost(self, exc: BaseException | None) -> None: ...

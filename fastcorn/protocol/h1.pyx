@@ -48,6 +48,7 @@ from fastcorn._parser cimport (
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
 from fastcorn.asgi.tls import tls_extension
+from fastcorn.protocol.base import hand_over as _hand_over
 
 cdef object HttpRequestParser = _HttpRequestParser
 cdef object parse_url = _parse_url
@@ -55,6 +56,7 @@ cdef object HttpParserError = _HttpParserError
 cdef object HttpParserCallbackError = _HttpParserCallbackError
 cdef object HttpParserUpgrade = _HttpParserUpgrade
 cdef object new_deque = deque
+cdef object hand_over = _hand_over
 
 cdef enum:
     # Request body buffered for an app that has not read it yet; past this, reading pauses.
@@ -76,6 +78,11 @@ cdef enum:
     # at most this long and this much, or until the client's EOF.
     LINGER_SECONDS = 5
     LINGER_BYTES = 64 * 1024 * 1024
+    # An upgrade request (h2c, websocket) is read whole before the hand-over: its body is
+    # held for the next core, so only a body up to this size (Content-Length framed) is
+    # upgraded; a larger or chunked one is served as plain HTTP/1.1 (RFC 9110 7.8 lets a
+    # server ignore Upgrade).
+    UPGRADE_BODY_LIMIT = 1024 * 1024
 
 cdef str S_HTTP = "http"
 cdef str S_HTTPS = "https"
@@ -91,6 +98,9 @@ cdef bytes H_CONTENT_LENGTH = b"content-length: "
 cdef bytes H_HOST = b"host"
 # A stand-in head that makes llhttp frame the body of a request it skipped as an upgrade.
 cdef bytes SYNTHETIC_HEAD = b"POST / HTTP/1.1\r\n"
+# What an HTTP/2 client with prior knowledge sends first (RFC 9113 3.4). A connection whose
+# first bytes are "PRI " goes to the HTTP/2 core, which judges the rest of the preface.
+cdef bytes PREFACE_START = b"PRI "
 
 cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
@@ -122,8 +132,11 @@ cdef class H1Cycle(HTTPCycle):
 
 
 cdef class H1Connection(Stream):
-    def __init__(self, ServerState state):
+    def __init__(self, ServerState state, upgrades=None, prior_knowledge=None):
         self.state = state
+        self.upgrades = upgrades
+        self.prior_knowledge = prior_knowledge
+        self.sniffing = prior_knowledge is not None
         self.runtime = state.runtime
         self.spawn = state.runtime.spawn
         self.new_parser()
@@ -192,6 +205,10 @@ cdef class H1Connection(Stream):
             return
         if self.error_status or self.closed or self.eof or (self.closing and self.cycle is None):
             return
+        if self.sniffing:
+            data = self.sniff(data)
+            if data is None:
+                return
         if self.unparsed is not None:
             # Reading was paused while the pipeline is full; a transport may still deliver
             # what it had already read.
@@ -201,6 +218,24 @@ cdef class H1Connection(Stream):
         if self.timer_kind == TIMER_BODY and self.deadline:
             self.deadline = self.state.now + self.state.timeout_request_body
         self.feed(data, 0)
+
+    cdef object sniff(self, bytes data):
+        """The first bytes of a cleartext connection: an HTTP/2 preface goes to the HTTP/2
+        core with everything read so far; returns the bytes to parse as HTTP/1.1, or None."""
+        cdef Py_ssize_t n
+        if self.sniffed is not None:
+            data = self.sniffed + data
+            self.sniffed = None
+        n = PyBytes_GET_SIZE(data)
+        if n < 4 and PREFACE_START.startswith(data):
+            self.sniffed = data  # "P", "PR" or "PRI": wait for the byte that tells
+            return None
+        self.sniffing = False
+        if n >= 4 and data.startswith(PREFACE_START):
+            self.detach()
+            hand_over(self.transport, self.prior_knowledge(), data)
+            return None
+        return data
 
     cdef feed(self, bytes data, Py_ssize_t pos):
         """Parse ``data`` from ``pos``, a slice at a time, stopping while the pipeline is full."""
@@ -235,6 +270,8 @@ cdef class H1Connection(Stream):
                 if self.upgrade_pending:
                     self.upgrade_pending = False
                     self.frame_upgrade_body()
+                    if self.upgrade_ready and self.finish_upgrade(data, pos):
+                        return  # handed over: the rest is the next core's
                 else:
                     self.new_parser()
                 continue
@@ -249,6 +286,8 @@ cdef class H1Connection(Stream):
                     self.fail(self.error_status or 400)
                 return
             pos += size
+            if self.upgrade_ready and self.finish_upgrade(data, pos):
+                return
             if self.framing_bytes > FRAMING_LIMIT:
                 self.error_reason = "Chunk extensions too long."
                 self.fail(400)
@@ -287,6 +326,61 @@ cdef class H1Connection(Stream):
         self.synthetic = True
         self.feed_data(SYNTHETIC_HEAD + framing + CRLF)
         self.synthetic = False
+
+    cdef object choose_upgrade(self):
+        """The handler for this request's Upgrade, or None to serve it as HTTP/1.1."""
+        if (self.upgrades is None or self.cycle is not None or self.pipeline
+                or self.closing or self.request_chunked or self.expect_continue
+                or self.content_length > UPGRADE_BODY_LIMIT):
+            return None
+        for token in self.upgrade.split(b","):
+            handler = self.upgrades.get(token.strip(b" \t").lower())
+            if handler is not None:
+                return handler
+        return None
+
+    cdef bint finish_upgrade(self, bytes data, Py_ssize_t pos) except -1:
+        """The upgrade request is read whole: ask its handler for the next core and hand the
+        connection over with what follows the request (True); or, if the handler declines,
+        serve the request as plain HTTP/1.1 and go on parsing (False)."""
+        cdef H1Cycle cycle = self.upgrading
+        handler = self.upgrade_handler
+        self.upgrading = None
+        self.upgrade_handler = None
+        self.upgrade_ready = False
+        body = EMPTY.join(cycle.body_chunks)
+        try:
+            core = handler(cycle.scope, body)
+        except Exception as exc:
+            # A bug in the next core's handler: this request gets a 500, the server lives.
+            if self.state.error_logger is not None:
+                self.state.error_logger.error("Error while upgrading a connection",
+                                              exc_info=exc)
+            self.error_status = 500
+            self.write_error(500, True)
+            return True
+        if core is None:
+            self.start_cycle(cycle)
+            return False
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        self.detach()
+        hand_over(self.transport, core,
+                  data[pos:] if pos < PyBytes_GET_SIZE(data) else EMPTY)
+        return True
+
+    cdef detach(self):
+        """This core's last act before a hand-over: it stops its timers, leaves the
+        server's connection set and drops its parser; events now go to the next core."""
+        self.closed = True
+        self.deadline = 0
+        self.write_deadline = 0
+        self.timer_kind = TIMER_NONE
+        self.state.connection_closed(self)
+        self.unparsed = None
+        self.parser = self.feed_data = self.get_method = None
+        self.get_http_version = self.should_keep_alive = None
 
     def eof_received(self):
         """The client half-closed. True keeps the connection open to finish the answers."""
@@ -398,6 +492,16 @@ cdef class H1Connection(Stream):
                                if self.content_length > 0 and not self.request_chunked else 0)
         if self.upgrade is not None and self.parser.should_upgrade():
             self.upgrade_pending = True
+            handler = self.choose_upgrade()
+            if handler is not None:
+                # Read it whole (its body is framed by frame_upgrade_body), then hand over.
+                self.upgrade_handler = handler
+                self.upgrading = cycle
+                self.deadline = 0
+                self.timer_kind = TIMER_NONE
+                if self.content_length > 0:
+                    self.arm_timer(TIMER_BODY, state.timeout_request_body)
+                return
             if state.log_connection is not None:
                 state.log_connection("upgrade not served", self.client,
                                      self.upgrade.decode("latin-1"))
@@ -443,6 +547,8 @@ cdef class H1Connection(Stream):
         if cycle is not None:
             cycle.end_body()
             self.parsing = None
+        if self.upgrade_handler is not None:
+            self.upgrade_ready = True  # the feed loop hands over once the parser returns
 
     # -- timers ------------------------------------------------------------------------
 
@@ -613,7 +719,8 @@ cdef class H1Connection(Stream):
         if self.closed or self.eof or self.lingering:
             return
         pause = bool(self.pipeline) or self.error_status or self.unparsed is not None or (
-            self.parsing is not None and self.parsing.body_buffered > HIGH_WATER)
+            self.parsing is not None and self.parsing.body_buffered > HIGH_WATER
+            and self.upgrading is None)
         if pause != self.reading_paused:
             self.reading_paused = pause
             if pause:

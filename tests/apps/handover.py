@@ -73,9 +73,10 @@ class Preamble:
             self.transport.abort()
 
 
-def preamble_factory(state: ServerState) -> CoreFactory:
-    """Like connection_factory: every connection starts with a Preamble, then HTTP/1.1."""
-    then = connection_factory(state)
+def preamble_factory(state: ServerState, config: Any = None, tls: bool = False) -> CoreFactory:
+    """Like connection_factory: every connection starts with a Preamble, then the core the
+    real factory makes."""
+    then = connection_factory(state, config, tls)
     return lambda: Preamble(state, then)
 
 
