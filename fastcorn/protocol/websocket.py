@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +39,11 @@ from wsproto.utilities import generate_accept_token
 
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.websocket import WebSocketCycle, websocket_scope
-from fastcorn.protocol.base import Core, Transport
+from fastcorn.protocol.base import Core, Transport, UpgradeHandler
 from fastcorn.protocol.wscodec import DeflateParameters, MessageCodec, negotiate_deflate
 
 if TYPE_CHECKING:
     from fastcorn.config import Config, WebSocketSettings
-
-#: The handler the HTTP/1.1 core calls for ``Upgrade: websocket`` (see protocol/base.py).
-UpgradeHandler = Callable[[dict[str, Any], bytes], "Core | None"]
 
 #: Bytes queued for the app (unread messages) past which reading pauses.
 HIGH_WATER = 1024 * 1024

@@ -159,10 +159,9 @@ def test_data_sent_before_accept_is_delivered_after_it() -> None:
     (raw_request(key=b"!!notbase64!!!!!!!!!!!!="), b"Sec-WebSocket-Key"),
     (raw_request(method="POST"), b"GET"),
     (raw_request(version="1.0"), b"HTTP/1.1"),
-    (raw_request(connection=b"keep-alive"), b"Connection"),
     (raw_request(body=b"hello"), b"body"),
 ], ids=["version-8", "no-version", "no-key", "short-key", "bad-base64", "post", "http10",
-        "no-connection-upgrade", "body"])
+        "body"])
 def test_bad_handshake_gets_400(request_bytes: bytes, why: bytes) -> None:
     called = []
 
@@ -177,6 +176,35 @@ def test_bad_handshake_gets_400(request_bytes: bytes, why: bytes) -> None:
     if b"Version: 8" in request_bytes:
         assert b"sec-websocket-version: 13\r\n" in out
     assert pair.closed and called == []
+    pair.assert_clean()
+
+
+def test_upgrade_without_connection_upgrade_is_plain_http() -> None:
+    """Upgrade is only a request to switch when Connection names it (RFC 9110 7.8)."""
+    scopes: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body"})
+
+    pair = WSPair(app, raw_request(connection=b"keep-alive"))
+    assert pair.take().startswith(b"HTTP/1.1 204 ")
+    assert [scope["type"] for scope in scopes] == ["http"]
+    pair.assert_clean()
+
+
+def test_ws_none_serves_upgrades_as_plain_http() -> None:
+    scopes: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body"})
+
+    pair = WSPair(app, raw_request(), ws="none")
+    assert pair.take().startswith(b"HTTP/1.1 204 ")
+    assert [scope["type"] for scope in scopes] == ["http"]
     pair.assert_clean()
 
 

@@ -1,9 +1,10 @@
 """Helpers for the WebSocket protocol tests: a wsproto client joined to fastcorn's
 WebSocket core by an in-memory wire (no event loop, no sockets).
 
-``WSPair(app, request=..., **ws_options)`` makes the upgrade request with wsproto's client
-(or takes raw request bytes), gives it to the core as the HTTP/1.1 core would (its HTTP
-scope and body), and steps the app by hand (fastcorn.testing.ManualRuntime).
+``WSPair(app, request=..., **options)`` makes the upgrade request with wsproto's client
+(or takes raw request bytes) and feeds it to a fastcorn.testing.Harness connection whose
+factory is the server's (negotiate.connection_factory with a Config of ``options``): the
+HTTP/1.1 core reads it and hands over to the WebSocket core.
 ``pair.events()`` are the wsproto events the server's output produced on the client side.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # fastcorn is built in place, not installed
@@ -22,47 +22,21 @@ from wsproto import ConnectionType, WSConnection  # noqa: E402
 from wsproto.events import Event, Request  # noqa: E402
 from wsproto.extensions import PerMessageDeflate  # noqa: E402
 
-from fastcorn.asgi.cycle import ServerState  # noqa: E402
 from fastcorn.config import Config  # noqa: E402
-from fastcorn.protocol.websocket import websocket_upgrade  # noqa: E402
-from fastcorn.testing import ManualRuntime, MemoryTransport  # noqa: E402
+from fastcorn.protocol.negotiate import connection_factory  # noqa: E402
+from fastcorn.testing import Harness  # noqa: E402
 
 DATE = (b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")
 
 
-def http_scope(request: bytes, scheme: str = "http") -> tuple[dict[str, Any], bytes]:
-    """The HTTP scope and body the HTTP/1.1 core would give the upgrade handler."""
-    head, _, body = request.partition(b"\r\n\r\n")
-    line, *fields = head.split(b"\r\n")
-    method, target, version = line.split(b" ")
-    headers = []
-    for field in fields:
-        name, _, value = field.partition(b":")
-        headers.append((name.strip().lower(), value.strip()))
-    raw_path, _, query = target.partition(b"?")
-    scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": version.decode()[5:], "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000), "scheme": scheme, "method": method.decode(),
-        "root_path": "", "path": unquote(raw_path.decode("latin-1")), "raw_path": raw_path,
-        "query_string": query, "headers": headers, "state": {}, "extensions": {},
-    }
-    return scope, body
-
-
 class WSPair:
-    """A wsproto client and fastcorn's WebSocket core on one in-memory connection."""
+    """A wsproto client and fastcorn on one in-memory connection: the upgrade request goes
+    through the HTTP/1.1 core, which hands the connection to the WebSocket core."""
 
     def __init__(self, app: Any, request: bytes | None = None, *, target: str = "/",
                  subprotocols: list[str] | None = None, deflate: bool = False,
                  extensions: list[Any] | None = None, extra_headers: list[Any] | None = None,
-                 scheme: str = "http", timeout_write: float = 60.0, start: bool = True,
-                 **options: Any) -> None:
-        self.runtime = ManualRuntime()
-        if hasattr(app, "runtime"):
-            app.runtime = self.runtime  # a Recorder waits on this runtime's waiters
-        self.state = ServerState(app, self.runtime, default_headers=[DATE],
-                                 timeout_write=timeout_write)
+                 timeout_write: float = 60.0, start: bool = True, **options: Any) -> None:
         self.client = WSConnection(ConnectionType.CLIENT)
         if request is None:
             if deflate:
@@ -71,15 +45,22 @@ class WSPair:
                 host="localhost", target=target, subprotocols=subprotocols or [],
                 extensions=extensions or [], extra_headers=extra_headers or []))
         self.request = request
-        scope, body = http_scope(request, scheme)
         self.config = Config(**options)
-        core = websocket_upgrade(self.state, self.config)(scope, body)
-        assert core is not None
-        self.core: Any = core
-        self.transport = MemoryTransport(core, ("127.0.0.1", 50000), ("127.0.0.1", 8000))
-        core.connection_made(self.transport)
+        self.harness = Harness(app, factory=lambda state: connection_factory(state, self.config),
+                               timeout_write=timeout_write)
+        self.runtime = self.harness.runtime
+        self.state = self.harness.state
+        if hasattr(app, "runtime"):
+            app.runtime = self.runtime  # a Recorder waits on this runtime's waiters
+        self.transport = self.harness.transport
+        self.transport.protocol.data_received(request)
         if start:  # else the app has not run yet: the test steps it (runtime.run_ready)
             self.runtime.run_ready()
+
+    @property
+    def core(self) -> Any:
+        """The core the connection has now: the WebSocket core once handed over."""
+        return self.transport.protocol
 
     # -- the wire ---------------------------------------------------------------------
 
