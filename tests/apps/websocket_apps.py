@@ -7,7 +7,8 @@
 - ``/error-before`` / ``/error-after``: raises before accepting (500) / after (close 1011);
 - ``/close``: accepts, reads one text message ``"CODE REASON"`` and closes with them;
 - ``/flood?n=N&size=S``: accepts and sends N binary messages of S bytes as fast as
-  ``send()`` lets it, then ``"done"`` (a client that does not read pushes back);
+  ``send()`` lets it, then ``"done"`` (a client that does not read pushes back; logs
+  ``flood cut after N messages`` when send() raises);
 - ``/hold``: accepts and never reads (the server must stop reading from the client);
 - ``/disconnect``: accepts, waits for websocket.disconnect and logs its code and reason.
 """
@@ -77,8 +78,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if path == "/flood":
         chunk = b"x" * int(query.get("size", "65536"))
-        for _ in range(int(query.get("n", "1000"))):
-            await send({"type": "websocket.send", "bytes": chunk})
+        for i in range(int(query.get("n", "1000"))):
+            try:
+                await send({"type": "websocket.send", "bytes": chunk})
+            except OSError:
+                logger.info("flood cut after %d messages", i)
+                return
         await send({"type": "websocket.send", "text": "done"})
         while (await receive())["type"] != "websocket.disconnect":
             pass
