@@ -5,7 +5,6 @@ limits, keepalive, backpressure and shutdown (apps in tests/apps/websocket_apps.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import zlib
 from typing import Any
