@@ -126,7 +126,7 @@ class WebSocketCycle:
         self.scope = scope
         self.phase = Phase.CONNECTING
         self.connect_delivered = False
-        self.queue: deque[Message] = deque()
+        self.queue: deque[Message] = deque()  # and markers (feed_marker)
         self.queued_bytes = 0
         #: Set by the protocol when it paused reading because of this queue.
         self.input_paused = False
@@ -154,6 +154,14 @@ class WebSocketCycle:
             return  # the app closed: what the client still sends is not for it
         self.queue.append(message)
         self.queued_bytes += size + MESSAGE_OVERHEAD
+        if self.receive_waiter is not None:
+            self._wake(self.receive_waiter)
+
+    def feed_marker(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the app has read every message queued before it (and,
+        having asked for the next one, answered them): a protocol error found past them
+        is reported in order."""
+        self.queue.append(callback)  # type: ignore[arg-type]
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
@@ -186,6 +194,9 @@ class WebSocketCycle:
                 return {"type": "websocket.connect"}
             if self.queue:
                 message = self.queue.popleft()
+                if type(message) is not dict:  # a marker (feed_marker)
+                    message()
+                    continue
                 size = message.get("bytes") or message.get("text") or ""
                 self.queued_bytes -= len(size) + MESSAGE_OVERHEAD
                 if self.input_paused and self.queued_bytes <= LOW_WATER:

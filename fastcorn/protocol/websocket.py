@@ -164,6 +164,7 @@ class WebSocketConnection:
         self.next_ping = 0.0
         self.pong_deadline = 0.0
         self.ping_payload = b""
+        self.pending_failure: tuple[int, str] | None = None  # reported after queued messages
 
     # -- Core: the transport's side ---------------------------------------------------
 
@@ -237,7 +238,10 @@ class WebSocketConnection:
             return
         if self.close_deadline and now >= self.close_deadline:
             self.close_deadline = 0.0
-            self._abort()  # our close frame was never answered
+            if self.pending_failure is not None:
+                self._fail_pending()  # the app did not read its messages in time
+            else:
+                self._abort()  # our close frame was never answered
             return
         ws = self.ws
         if ws is None or ws.state is not ConnectionState.OPEN:
@@ -392,6 +396,15 @@ class WebSocketConnection:
         if state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
             # wsproto found a protocol error (its close event, the state unchanged).
             reason = "message too big" if event.code == 1009 else event.reason or ""
+            cycle = self.cycle
+            if cycle is not None and cycle.queue and cycle.disconnect_message is None:
+                # Messages before the error are the app's to answer first: fail once it
+                # has read them (or after the close timeout); nothing more is read.
+                self.failed = True
+                self.close_deadline = self.state.now + CLOSE_TIMEOUT
+                self.pending_failure = (event.code, reason)
+                cycle.feed_marker(self._fail_pending)
+                return
             self._fail(event.code, reason)
             return
         # Before the transport closes, which tells the cycle 1006 otherwise.
@@ -402,6 +415,12 @@ class WebSocketConnection:
             # connection, which the server does first (7.1.1).
             self._write(ws.send(event.response()))
         self._close_transport()
+
+    def _fail_pending(self) -> None:
+        if self.pending_failure is not None:
+            code, reason = self.pending_failure
+            self.pending_failure = None
+            self._fail(code, reason)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the WebSocket connection (RFC 6455 7.1.7): a close frame, then TCP close."""

@@ -644,3 +644,29 @@ def test_abort_before_accept_answers_503_and_cancels_the_app() -> None:
     assert pair.take().startswith(b"HTTP/1.1 503 ")
     assert pair.closed
     pair.assert_clean()
+
+
+def test_messages_before_a_protocol_error_are_answered_first() -> None:
+    """One read holds a message and then a bad frame: the app's echo goes out before the
+    close (Autobahn 3.2, 4.x, 5.15 mark the other order NON-STRICT)."""
+    pair = WSPair(echo_app)
+    pair.events()
+    pair.core.data_received(frame(0x1, b"first") + frame(0x5, b"") + frame(0x9, b"ping"))
+    events = pair.events()
+    assert [type(e).__name__ for e in events] == ["TextMessage", "CloseConnection"]
+    assert events[0].data == "first" and events[1].code == 1002
+    assert pair.closed
+    pair.assert_clean()
+
+
+def test_a_pending_protocol_error_is_reported_even_if_the_app_never_reads() -> None:
+    app = Recorder(hold=True)
+    pair = WSPair(app, ws_ping_interval=0)
+    pair.events()
+    pair.core.data_received(frame(0x1, b"first") + frame(0x5, b""))
+    assert pair.events() == []  # waiting for the app to read "first"
+    pair.advance(6)
+    assert close_code(pair.events()) == 1002
+    assert pair.closed
+    app.release()
+    pair.assert_clean()
