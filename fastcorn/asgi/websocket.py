@@ -126,7 +126,7 @@ class WebSocketCycle:
         self.scope = scope
         self.phase = Phase.CONNECTING
         self.connect_delivered = False
-        self.queue: deque[Message] = deque()  # and markers (feed_marker)
+        self.queue: deque[Message | Callable[[], None]] = deque()  # and markers (feed_marker)
         self.queued_bytes = 0
         #: Set by the protocol when it paused reading because of this queue.
         self.input_paused = False
@@ -161,7 +161,7 @@ class WebSocketCycle:
         """Call ``callback`` once the app has read every message queued before it (and,
         having asked for the next one, answered them): a protocol error found past them
         is reported in order."""
-        self.queue.append(callback)  # type: ignore[arg-type]
+        self.queue.append(callback)
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
@@ -194,7 +194,7 @@ class WebSocketCycle:
                 return {"type": "websocket.connect"}
             if self.queue:
                 message = self.queue.popleft()
-                if type(message) is not dict:  # a marker (feed_marker)
+                if not isinstance(message, dict):  # a marker (feed_marker)
                     message()
                     continue
                 size = message.get("bytes") or message.get("text") or ""
