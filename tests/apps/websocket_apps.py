@@ -1,4 +1,5 @@
-"""Raw ASGI WebSocket apps for the end-to-end WebSocket tests, routed by path.
+"""Raw ASGI WebSocket apps for the end-to-end WebSocket tests, routed by path (and, over
+HTTP, ``/page``: a browser's WebSocket client, and ``/report``, which logs its result).
 
 - ``/echo``: accepts (with the first subprotocol offered when ``?subprotocol=1``) and
   echoes every message; answers the text ``"scope"`` with the scope as JSON;
@@ -22,6 +23,32 @@ from urllib.parse import parse_qs
 
 logger = logging.getLogger("fastcorn.error")
 
+# /page: a browser opens a WebSocket to /echo on the page's own origin (ws: or wss:),
+# sends a text and a binary message, and reports the echoes and the negotiated extensions
+# both in the DOM and to /report (which the server logs).
+PAGE = b"""<!doctype html>
+<html><body><p id="result">pending</p><script>
+const token = new URLSearchParams(location.search).get("token");
+const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+fetch("/wait?token=" + token);
+const ws = new WebSocket(scheme + location.host + "/echo");
+ws.binaryType = "arraybuffer";
+const got = [];
+ws.onopen = () => { ws.send("text " + token); ws.send(new Uint8Array([1, 2, 3, 250])); };
+ws.onmessage = (event) => {
+  got.push(typeof event.data === "string" ? event.data
+           : Array.from(new Uint8Array(event.data)).join(","));
+  if (got.length === 2) {
+    const result = got.join("|") + " ext=" + ws.extensions;
+    document.getElementById("result").textContent = result;
+    ws.close(1000, "done");
+    fetch("/report?" + new URLSearchParams({token: token, result: result}));
+  }
+};
+ws.onerror = () => { document.getElementById("result").textContent = "error"; };
+</script></body></html>
+"""
+
 
 def _scope_json(scope: dict[str, Any]) -> str:
     def plain(value: Any) -> Any:
@@ -36,6 +63,18 @@ def _scope_json(scope: dict[str, Any]) -> str:
     return json.dumps({k: plain(v) for k, v in scope.items() if k not in ("state",)})
 
 
+_REPORTS: dict[str, Any] = {}
+
+
+def _reported(token: str) -> Any:
+    """The event /report sets for ``token`` (an anyio.Event: asyncio and trio alike)."""
+    import anyio
+
+    if token not in _REPORTS:
+        _REPORTS[token] = anyio.Event()
+    return _REPORTS[token]
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -46,6 +85,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     if scope["type"] == "http":
+        if scope["path"] == "/page":
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": PAGE})
+            return
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        if scope["path"] == "/report":
+            logger.info("browser report: %s", query.get("result"))
+            _reported(query.get("token", "")).set()
+        if scope["path"] == "/wait":
+            # Held until the page reports (at most 15 s): a pending fetch keeps headless
+            # Chromium's virtual time, and so the page, alive while the WebSocket talks.
+            import anyio
+
+            with anyio.move_on_after(15):
+                await _reported(query.get("token", "")).wait()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"plain http"})
