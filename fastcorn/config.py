@@ -424,8 +424,8 @@ class WebSocketSettings(_Settings):
     """WebSocket (RFC 6455) over HTTP/1.1 Upgrade: the engine, its limits and keepalive."""
 
     protocol: str = setting(
-        "auto", "WebSocket engine: auto and wsproto serve WebSocket upgrades with wsproto; "
-        "none answers them as plain HTTP requests.",
+        "auto", "WebSocket engine: auto is wsproto with a compiled lane for plain data "
+        "frames; wsproto is wsproto alone; none answers upgrade requests as plain HTTP.",
         choices=("auto", "wsproto", "none"), name="ws")
     max_size: int = setting(
         16 * 1024 * 1024,

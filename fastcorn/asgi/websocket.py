@@ -157,6 +157,15 @@ class WebSocketCycle:
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
+    def feed_messages(self, messages: list[Message], size: int) -> None:
+        """Whole messages at once (the compiled lane's); ``size``: their payload bytes."""
+        if self.disconnect_message is not None or self.phase is Phase.CLOSED:
+            return
+        self.queue.extend(messages)
+        self.queued_bytes += size + MESSAGE_OVERHEAD * len(messages)
+        if self.receive_waiter is not None:
+            self._wake(self.receive_waiter)
+
     def feed_marker(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the app has read every message queued before it (and,
         having asked for the next one, answered them): a protocol error found past them

@@ -41,6 +41,10 @@ from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.websocket import WebSocketCycle, websocket_scope
 from fastcorn.protocol.base import Core, Transport, UpgradeHandler
 from fastcorn.protocol.wscodec import DeflateParameters, MessageCodec, negotiate_deflate
+from fastcorn.protocol.wsframe import BAD_UTF8 as LANE_BAD_UTF8
+from fastcorn.protocol.wsframe import END as LANE_END
+from fastcorn.protocol.wsframe import PARTIAL as LANE_PARTIAL
+from fastcorn.protocol.wsframe import read_frames, write_frame
 
 if TYPE_CHECKING:
     from fastcorn.config import Config, WebSocketSettings
@@ -52,6 +56,10 @@ HIGH_WATER = 1024 * 1024
 EARLY_DATA_LIMIT = 64 * 1024
 #: Seconds the peer has to answer our close frame before the connection is cut.
 CLOSE_TIMEOUT = 5.0
+#: The close reasons the server gives for the errors it finds.
+_REASONS = {1007: "invalid UTF-8", 1009: "message too big"}
+#: The largest frame the compiled lane reads itself; longer ones stream through wsproto.
+LANE_FRAME_LIMIT = 64 * 1024
 
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -119,6 +127,16 @@ def _status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("ascii"))
 
 
+def _wsproto_idle(ws: Connection) -> bool:
+    """wsproto holds no part of a frame and no fragmented message: the next bytes start a
+    frame the lane may take. (wsproto has no public call for this: its FrameProtocol's
+    decoder and message decoder are read, as of wsproto 1.2 and 1.3.)"""
+    proto = ws._proto
+    decoder = proto._frame_decoder
+    return (decoder.header is None and not decoder.buffer.buffer
+            and proto._message_decoder.opcode is None)
+
+
 def websocket_upgrade(state: ServerState, config: Config) -> UpgradeHandler:
     """The HTTP/1.1 Upgrade handler for ``websocket`` connections served with ``state``."""
     settings = config.ws
@@ -165,6 +183,11 @@ class WebSocketConnection:
         self.pong_deadline = 0.0
         self.ping_payload = b""
         self.pending_failure: tuple[int, str] | None = None  # reported after queued messages
+        self.lane_held = b""  # the start of a frame the compiled lane takes (wsframe.pyx)
+        self.lane_limit = min(LANE_FRAME_LIMIT, settings.max_size)
+        # --ws auto: the lane beside wsproto; --ws wsproto: wsproto alone (the reference the
+        # lane is tested against).
+        self.use_lane = settings.protocol == "auto"
 
     # -- Core: the transport's side ---------------------------------------------------
 
@@ -201,8 +224,7 @@ class WebSocketConnection:
             return
         if ws.state is ConnectionState.CLOSED:
             return
-        ws.receive_data(data)
-        self._handle_events(ws)
+        self._receive(ws, data)
 
     def eof_received(self) -> bool:
         return False  # no half-open WebSocket: close, the app hears 1006
@@ -319,14 +341,15 @@ class WebSocketConnection:
         self.early_data = bytearray()
         self._update_reading()
         if early:
-            ws.receive_data(early)
-            self._handle_events(ws)
+            self._receive(ws, early)
 
     def send_message(self, data: str | bytes) -> None:
         ws = self.ws
         if ws is None or self.closed or ws.state is not ConnectionState.OPEN:
             return  # closing: the cycle learns of it by disconnect
-        if isinstance(data, str):
+        if self.use_lane and self.deflate is None:
+            self.transport.write(write_frame(data))  # type: ignore[union-attr]
+        elif isinstance(data, str):
             self._write(ws.send(TextMessage(data=data)))
         else:
             self._write(ws.send(BytesMessage(data=data)))
@@ -359,6 +382,39 @@ class WebSocketConnection:
 
     # -- frames in ----------------------------------------------------------------------
 
+    def _receive(self, ws: Connection, data: bytes) -> None:
+        """Client bytes in the open state: plain data frames through the compiled lane
+        (wsframe.pyx) while wsproto is between frames, the rest to wsproto as they are."""
+        if self.lane_held:
+            data = self.lane_held + data
+            self.lane_held = b""
+        if (self.use_lane and self.deflate is None and ws.state is ConnectionState.OPEN
+                and self.cycle is not None and _wsproto_idle(ws)):
+            messages, size, used, status = read_frames(data, self.lane_limit)
+            if messages:
+                self.cycle.feed_messages(messages, size)
+            if status == LANE_END:
+                self._check_queue()
+                return
+            if status == LANE_PARTIAL:
+                # The rest of a frame the lane takes (at most one, at most 64 KiB): held
+                # by us, never by wsproto, until it is whole.
+                self.lane_held = data[used:]
+                self._check_queue()
+                return
+            if status == LANE_BAD_UTF8:
+                self._protocol_error(1007, "")
+                return
+            data = data[used:]  # LANE_OTHER: wsproto takes it from this frame on
+        ws.receive_data(data)
+        self._handle_events(ws)
+
+    def _check_queue(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.queued_bytes > HIGH_WATER:
+            cycle.input_paused = True
+            self._pause_reading()
+
     def _handle_events(self, ws: Connection) -> None:
         cycle = self.cycle
         for event in ws.events():
@@ -387,25 +443,13 @@ class WebSocketConnection:
             elif isinstance(event, CloseConnection):
                 self._on_close(ws, event)
                 return
-        if cycle is not None and cycle.queued_bytes > HIGH_WATER:
-            cycle.input_paused = True
-            self._pause_reading()
+        self._check_queue()
 
     def _on_close(self, ws: Connection, event: CloseConnection) -> None:
         state = ws.state
         if state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
             # wsproto found a protocol error (its close event, the state unchanged).
-            reason = "message too big" if event.code == 1009 else event.reason or ""
-            cycle = self.cycle
-            if cycle is not None and cycle.queue and cycle.disconnect_message is None:
-                # Messages before the error are the app's to answer first: fail once it
-                # has read them (or after the close timeout); nothing more is read.
-                self.failed = True
-                self.close_deadline = self.state.now + CLOSE_TIMEOUT
-                self.pending_failure = (event.code, reason)
-                cycle.feed_marker(self._fail_pending)
-                return
-            self._fail(event.code, reason)
+            self._protocol_error(event.code, event.reason or "")
             return
         # Before the transport closes, which tells the cycle 1006 otherwise.
         if self.cycle is not None:
@@ -415,6 +459,20 @@ class WebSocketConnection:
             # connection, which the server does first (7.1.1).
             self._write(ws.send(event.response()))
         self._close_transport()
+
+    def _protocol_error(self, code: int, reason: str) -> None:
+        # One reason per code whoever found it (the lane or wsproto, whose texts vary).
+        reason = _REASONS.get(code, reason)
+        cycle = self.cycle
+        if cycle is not None and cycle.queue and cycle.disconnect_message is None:
+            # Messages before the error are the app's to answer first: fail once it has
+            # read them (or after the close timeout); nothing more is read.
+            self.failed = True
+            self.close_deadline = self.state.now + CLOSE_TIMEOUT
+            self.pending_failure = (code, reason)
+            cycle.feed_marker(self._fail_pending)
+            return
+        self._fail(code, reason)
 
     def _fail_pending(self) -> None:
         if self.pending_failure is not None:
