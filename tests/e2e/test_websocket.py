@@ -283,3 +283,25 @@ def test_framework_websocket_routes(serve: Any, app: str) -> None:
             assert ws.recv() == f"message {i}"
         ws.send(b"\x00bin")
         assert ws.recv() == b"\x00bin"
+
+
+@pytest.mark.parametrize(("app", "path"), [("tests.apps.quart_app:app", "/ws"),
+                                           ("tests.apps.channels_app:application", "/ws/echo")],
+                         ids=["quart", "django-channels"])
+def test_asyncio_framework_websocket_routes(serve: Any, backend: str, app: str,
+                                            path: str) -> None:
+    """Quart and Django Channels need an asyncio loop (test_asyncio_frameworks.py)."""
+    if backend == "trio":
+        pytest.skip("Quart and Django call asyncio directly: served on asyncio and uvloop")
+    server = serve(app)
+    with client(server, path) as ws:
+        for i in range(10):
+            ws.send(f"message {i}")
+            assert ws.recv() == f"message {i}"
+        ws.send(b"\x00\xffbin")
+        assert ws.recv() == b"\x00\xffbin"
+        if "channels" in app:
+            ws.send("bye")
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 4004
