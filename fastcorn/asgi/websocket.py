@@ -223,7 +223,10 @@ class WebSocketCycle:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         phase = self.phase
-        if self.disconnect_message is not None and phase is not Phase.RESPONDING:
+        if (self.disconnect_message is not None and phase is not Phase.RESPONDING) or (
+                phase is Phase.CLOSED and kind in ("websocket.send", "websocket.close")):
+            # The connection is closed or closing (the app's own close included): ASGI 2.4
+            # has send() raise an OSError subclass.
             raise ClientDisconnected("websocket connection closed")
         if kind == "websocket.send":
             if phase is not Phase.OPEN:

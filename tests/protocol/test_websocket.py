@@ -670,3 +670,23 @@ def test_a_pending_protocol_error_is_reported_even_if_the_app_never_reads() -> N
     assert pair.closed
     app.release()
     pair.assert_clean()
+
+
+def test_send_or_close_after_the_apps_own_close_raises_oserror() -> None:
+    raised: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+        for message in ({"type": "websocket.send", "text": "x"}, {"type": "websocket.close"}):
+            try:
+                await send(message)
+            except OSError as exc:
+                raised.append(type(exc))
+
+    pair = WSPair(app)
+    assert close_code(pair.events()) == 1000
+    assert raised == [ClientDisconnected, ClientDisconnected]
+    pair.send(CloseConnection(code=1000))
+    pair.assert_clean()
