@@ -188,6 +188,10 @@ class WebSocketConnection:
         # --ws auto: the lane beside wsproto; --ws wsproto: wsproto alone (the reference the
         # lane is tested against).
         self.use_lane = settings.protocol == "auto"
+        # The lane may read the next bytes (open, no extension, wsproto between frames and
+        # messages); and whole messages may be written by wsframe (open, no extension).
+        self.lane_ready = False
+        self.fast_send = False
 
     # -- Core: the transport's side ---------------------------------------------------
 
@@ -212,6 +216,29 @@ class WebSocketConnection:
         cycle.task = state.runtime.spawn(cycle.run())
 
     def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        if self.lane_ready and cycle is not None:
+            # The common case, kept short: plain data frames, whole (see _receive).
+            if self.lane_held:
+                data = self.lane_held + data
+                self.lane_held = b""
+            messages, size, used, status = read_frames(data, self.lane_limit)
+            if messages:
+                cycle.feed_messages(messages, size)
+                if cycle.queued_bytes > HIGH_WATER:
+                    self._check_queue()
+            if status == LANE_END:
+                return
+            data = data[used:]
+            if status == LANE_PARTIAL:
+                self.lane_held = data  # a frame the lane takes, not whole yet: held by us
+                return
+            if status == LANE_BAD_UTF8:
+                self._protocol_error(1007, "")
+                return
+            assert self.ws is not None  # lane_ready: open
+            self._to_wsproto(self.ws, data)  # a frame for wsproto starts here
+            return
         if self.closed or self.failed:
             return
         ws = self.ws
@@ -231,6 +258,7 @@ class WebSocketConnection:
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
+        self.lane_ready = self.fast_send = False
         self.write_deadline = self.close_deadline = self.pong_deadline = 0.0
         self.state.connection_closed(self)
         if self.cycle is not None:
@@ -333,6 +361,8 @@ class WebSocketConnection:
         self._log_access(101)
         self.codec = MessageCodec(self.settings.max_size, self.deflate)
         self.ws = ws = Connection(ConnectionType.SERVER, [self.codec])
+        self.fast_send = self.use_lane and self.deflate is None
+        self._update_lane()
         if self.settings.ping_interval > 0:
             self.next_ping = self.state.now + self.settings.ping_interval
         if self.shutting_down:
@@ -344,12 +374,13 @@ class WebSocketConnection:
             self._receive(ws, early)
 
     def send_message(self, data: str | bytes) -> None:
+        if self.fast_send:
+            self.transport.write(write_frame(data))  # type: ignore[union-attr]
+            return
         ws = self.ws
         if ws is None or self.closed or ws.state is not ConnectionState.OPEN:
             return  # closing: the cycle learns of it by disconnect
-        if self.use_lane and self.deflate is None:
-            self.transport.write(write_frame(data))  # type: ignore[union-attr]
-        elif isinstance(data, str):
+        if isinstance(data, str):
             self._write(ws.send(TextMessage(data=data)))
         else:
             self._write(ws.send(BytesMessage(data=data)))
@@ -383,31 +414,30 @@ class WebSocketConnection:
     # -- frames in ----------------------------------------------------------------------
 
     def _receive(self, ws: Connection, data: bytes) -> None:
-        """Client bytes in the open state: plain data frames through the compiled lane
-        (wsframe.pyx) while wsproto is between frames, the rest to wsproto as they are."""
+        """Client bytes in the open state, on the way that is not the lane's fast path:
+        through the lane when it may take them (see data_received), else to wsproto."""
         if self.lane_held:
             data = self.lane_held + data
             self.lane_held = b""
-        if (self.use_lane and self.deflate is None and ws.state is ConnectionState.OPEN
-                and self.cycle is not None and _wsproto_idle(ws)):
-            messages, size, used, status = read_frames(data, self.lane_limit)
-            if messages:
-                self.cycle.feed_messages(messages, size)
-            if status == LANE_END:
-                self._check_queue()
-                return
-            if status == LANE_PARTIAL:
-                # The rest of a frame the lane takes (at most one, at most 64 KiB): held
-                # by us, never by wsproto, until it is whole.
-                self.lane_held = data[used:]
-                self._check_queue()
-                return
-            if status == LANE_BAD_UTF8:
-                self._protocol_error(1007, "")
-                return
-            data = data[used:]  # LANE_OTHER: wsproto takes it from this frame on
+        if self.lane_ready:
+            self.data_received(data)
+        else:
+            self._to_wsproto(ws, data)
+
+    def _to_wsproto(self, ws: Connection, data: bytes) -> None:
+        """Bytes for wsproto, from a frame boundary or from where it stopped; afterwards the
+        lane may take the next bytes again if wsproto stopped between frames."""
+        self.lane_ready = False
         ws.receive_data(data)
         self._handle_events(ws)
+        self._update_lane()
+
+    def _update_lane(self) -> None:
+        ws = self.ws
+        self.lane_ready = (self.use_lane and self.deflate is None and ws is not None
+                           and ws.state is ConnectionState.OPEN and not self.failed
+                           and not self.closed and self.cycle is not None
+                           and _wsproto_idle(ws))
 
     def _check_queue(self) -> None:
         cycle = self.cycle
@@ -461,6 +491,7 @@ class WebSocketConnection:
         self._close_transport()
 
     def _protocol_error(self, code: int, reason: str) -> None:
+        self.lane_ready = False
         # One reason per code whoever found it (the lane or wsproto, whose texts vary).
         reason = _REASONS.get(code, reason)
         cycle = self.cycle
@@ -483,6 +514,7 @@ class WebSocketConnection:
     def _fail(self, code: int, reason: str) -> None:
         """Fail the WebSocket connection (RFC 6455 7.1.7): a close frame, then TCP close."""
         self.failed = True
+        self.lane_ready = self.fast_send = False
         ws = self.ws
         if ws is not None and ws.state in (ConnectionState.OPEN,
                                            ConnectionState.REMOTE_CLOSING) and not self.closed:
@@ -501,6 +533,7 @@ class WebSocketConnection:
         ws = self.ws
         if ws is None or self.closed or ws.state is not ConnectionState.OPEN:
             return
+        self.lane_ready = self.fast_send = False  # closing: wsproto reads the answer
         self._write(ws.send(CloseConnection(code=code, reason=reason)))
         self.close_deadline = self.state.now + CLOSE_TIMEOUT
         self._update_reading()  # the client's answer must be read even past the high mark

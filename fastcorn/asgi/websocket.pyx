@@ -1,4 +1,5 @@
-"""The ASGI WebSocket cycle (ASGI WebSocket spec 2.4, with the denial-response extension).
+# cython: freethreading_compatible = False
+"""The ASGI WebSocket cycle (ASGI WebSocket spec 2.4, with the denial-response extension), compiled.
 
 One :class:`WebSocketCycle` runs one WebSocket connection's app. It is written once, for
 every protocol that carries WebSocket (HTTP/1.1 Upgrade today, RFC 8441 over an HTTP/2
@@ -23,24 +24,46 @@ a close 1011 after it. Waiting goes through ``state.runtime.create_waiter()``, s
 module imports no event loop.
 """
 
-from __future__ import annotations
-
-import enum
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from fastcorn.asgi.cycle import ClientDisconnected, ServerState
-from fastcorn.asgi.types import Waiter
+from fastcorn.asgi.cycle import ClientDisconnected
+
+from fastcorn.asgi.cycle cimport ServerState
+
+cdef object ClientDisconnectedError = ClientDisconnected
+cdef object new_deque = deque
 
 Message = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
 
-#: What one queued message costs beyond its payload (the dict, its strings, the deque slot).
-MESSAGE_OVERHEAD = 100
+cdef enum:
+    # What one queued message costs beyond its payload (the dict, its strings, the deque slot).
+    MESSAGE_OVERHEAD = 100
+    # The resume mark for reading: once the app has read its queue down to this many bytes.
+    LOW_WATER = 64 * 1024
 
-#: The resume mark for reading: once the app has read its queue down to this many bytes.
-LOW_WATER = 64 * 1024
+# Interned keys and values (house rule 3).
+cdef str K_TYPE = "type"
+cdef str K_BYTES = "bytes"
+cdef str K_TEXT = "text"
+cdef str T_SEND = "websocket.send"
+cdef str T_CLOSE = "websocket.close"
+cdef str T_ACCEPT = "websocket.accept"
+cdef str T_START = "websocket.http.response.start"
+cdef str T_BODY = "websocket.http.response.body"
+cdef dict CONNECT = {"type": "websocket.connect"}
+cdef tuple NOTHING = ()
+
+
+cdef class Done:
+    """What send() returns when it did not have to wait: awaiting it finishes at once."""
+
+    def __await__(self):
+        return iter(NOTHING)
+
+
+cdef Done DONE = Done()
 
 
 class WebSocketStream(Protocol):
@@ -66,27 +89,28 @@ class WebSocketStream(Protocol):
     def resume_input(self) -> None:
         """The app read its queue down: reading, paused at the high-water mark, may go on."""
 
-    def cycle_done(self, cycle: WebSocketCycle) -> None:
+    def cycle_done(self, cycle: Any) -> None:
         """The app returned (or failed): whatever is still open is ended by the protocol."""
 
 
-class Phase(enum.Enum):
-    CONNECTING = 0  # websocket.connect not answered yet
-    OPEN = 1  # accepted
-    RESPONDING = 2  # a denial response started, its body not finished
-    CLOSED = 3  # the app closed, or its response is complete
+# The cycle's phase (WebSocketCycle.phase).
+CONNECTING = PHASE_CONNECTING
+OPEN = PHASE_OPEN
+RESPONDING = PHASE_RESPONDING
+CLOSED = PHASE_CLOSED
+cdef tuple PHASE_NAMES = ("connecting", "open", "responding", "closed")
 
 
-def websocket_scope(http_scope: dict[str, Any]) -> dict[str, Any]:
+def websocket_scope(dict http_scope):
     """The WebSocket scope of a handshake, from the HTTP scope its protocol built for it:
     the same connection facts, a ws/wss scheme, the offered subprotocols and the
     denial-response extension (beside ``tls`` when the HTTP scope has it)."""
-    subprotocols: list[str] = []
+    cdef list subprotocols = []
     for name, value in http_scope["headers"]:
         if name == b"sec-websocket-protocol":
             subprotocols.extend(
                 token.strip() for token in value.decode("latin-1").split(",") if token.strip())
-    extensions: dict[str, Any] = {"websocket.http.response": {}}
+    cdef dict extensions = {"websocket.http.response": {}}
     tls = http_scope.get("extensions", {}).get("tls")
     if tls is not None:
         extensions["tls"] = tls
@@ -108,7 +132,7 @@ def websocket_scope(http_scope: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _headers(message: Message) -> Headers:
+cdef list _headers(dict message):
     headers = message.get("headers") or []
     result = []
     for name, value in headers:
@@ -116,57 +140,44 @@ def _headers(message: Message) -> Headers:
     return result
 
 
-class WebSocketCycle:
+cdef class WebSocketCycle:
     """One WebSocket connection's ASGI app call: its receive queue and send state."""
 
-    def __init__(self, state: ServerState, stream: WebSocketStream,
-                 scope: dict[str, Any]) -> None:
+    def __init__(self, ServerState state, stream, dict scope):
         self.state = state
         self.stream = stream
         self.scope = scope
-        self.phase = Phase.CONNECTING
-        self.connect_delivered = False
-        self.queue: deque[Message | Callable[[], None]] = deque()  # and markers (feed_marker)
-        self.queued_bytes = 0
-        #: Set by the protocol when it paused reading because of this queue.
-        self.input_paused = False
-        #: The websocket.disconnect the app gets once the queue is read, when known.
-        self.disconnect_message: Message | None = None
-        self.response_status = 0  # the status of a denial response or the server's 403/500
-        self.response_headers: Headers = []
-        self.response_started = False
-        self.receive_waiter: Waiter | None = None
-        self.write_waiter: Waiter | None = None
-        self.task: Any = None  # what runtime.spawn returned, for cancelling at shutdown
+        self.phase = PHASE_CONNECTING
+        self.queue = new_deque()
+        self.response_headers = []
         cancelled = getattr(state.runtime, "cancelled_error", None)
-        self.propagate: tuple[type[BaseException], ...] = (
-            (GeneratorExit,) if cancelled is None else (GeneratorExit, cancelled))
+        self.propagate = (GeneratorExit,) if cancelled is None else (GeneratorExit, cancelled)
 
     # -- fed by the protocol ------------------------------------------------------------
 
     @property
-    def disconnected(self) -> bool:
+    def disconnected(self):
         return self.disconnect_message is not None
 
-    def feed_message(self, message: Message, size: int) -> None:
+    def feed_message(self, dict message, Py_ssize_t size):
         """A whole message from the client (``websocket.receive``); ``size``: its payload."""
-        if self.disconnect_message is not None or self.phase is Phase.CLOSED:
+        if self.disconnect_message is not None or self.phase == PHASE_CLOSED:
             return  # the app closed: what the client still sends is not for it
         self.queue.append(message)
         self.queued_bytes += size + MESSAGE_OVERHEAD
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
-    def feed_messages(self, messages: list[Message], size: int) -> None:
+    def feed_messages(self, list messages, Py_ssize_t size):
         """Whole messages at once (the compiled lane's); ``size``: their payload bytes."""
-        if self.disconnect_message is not None or self.phase is Phase.CLOSED:
+        if self.disconnect_message is not None or self.phase == PHASE_CLOSED:
             return
         self.queue.extend(messages)
         self.queued_bytes += size + MESSAGE_OVERHEAD * len(messages)
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
-    def feed_marker(self, callback: Callable[[], None]) -> None:
+    def feed_marker(self, callback):
         """Call ``callback`` once the app has read every message queued before it (and,
         having asked for the next one, answered them): a protocol error found past them
         is reported in order."""
@@ -174,40 +185,42 @@ class WebSocketCycle:
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
 
-    def disconnect(self, code: int, reason: str = "") -> None:
+    def disconnect(self, int code, str reason=""):
         """The connection ended (a close frame either way, a failure, a lost transport):
         receive() returns websocket.disconnect after the queued messages; send() raises."""
         if self.disconnect_message is None:
-            self.disconnect_message = {"type": "websocket.disconnect", "code": code,
+            self.disconnect_message = {K_TYPE: "websocket.disconnect", "code": code,
                                        "reason": reason}
         if self.receive_waiter is not None:
             self._wake(self.receive_waiter)
         if self.write_waiter is not None:
             self._wake(self.write_waiter)
 
-    def wake_writer(self) -> None:
+    def wake_writer(self):
         if self.write_waiter is not None:
             self._wake(self.write_waiter)
 
-    @staticmethod
-    def _wake(waiter: Waiter) -> None:
+    cdef _wake(self, object waiter):
         if not waiter.done():
             waiter.set_result(None)
 
     # -- the ASGI callables -------------------------------------------------------------
 
-    async def receive(self) -> Message:
+    async def receive(self):
+        cdef object message, payload
         while True:
             if not self.connect_delivered:
                 self.connect_delivered = True
-                return {"type": "websocket.connect"}
+                return CONNECT.copy()
             if self.queue:
                 message = self.queue.popleft()
-                if not isinstance(message, dict):  # a marker (feed_marker)
+                if type(message) is not dict:  # a marker (feed_marker)
                     message()
                     continue
-                size = message.get("bytes") or message.get("text") or ""
-                self.queued_bytes -= len(size) + MESSAGE_OVERHEAD
+                payload = (<dict>message).get(K_BYTES)
+                if payload is None:
+                    payload = (<dict>message).get(K_TEXT)
+                self.queued_bytes -= len(payload) + MESSAGE_OVERHEAD
                 if self.input_paused and self.queued_bytes <= LOW_WATER:
                     self.input_paused = False
                     self.stream.resume_input()
@@ -220,58 +233,63 @@ class WebSocketCycle:
             finally:
                 self.receive_waiter = None
 
-    async def send(self, message: Message) -> None:
-        kind = message["type"]
-        phase = self.phase
-        if (self.disconnect_message is not None and phase is not Phase.RESPONDING) or (
-                phase is Phase.CLOSED and kind in ("websocket.send", "websocket.close")):
+    def send(self, dict message):
+        """ASGI send. Returns an awaitable; errors are raised by the call itself."""
+        kind = message[K_TYPE]
+        cdef int phase = self.phase
+        if (self.disconnect_message is not None and phase != PHASE_RESPONDING) or (
+                phase == PHASE_CLOSED and (kind == T_SEND or kind == T_CLOSE)):
             # The connection is closed or closing (the app's own close included): ASGI 2.4
             # has send() raise an OSError subclass.
-            raise ClientDisconnected("websocket connection closed")
-        if kind == "websocket.send":
-            if phase is not Phase.OPEN:
+            raise ClientDisconnectedError("websocket connection closed")
+        if kind == T_SEND:
+            if phase != PHASE_OPEN:
                 raise self._out_of_order(kind)
-            data = message.get("bytes")
-            text = message.get("text")
+            data = message.get(K_BYTES)
+            text = message.get(K_TEXT)
             if (data is None) == (text is None):
                 raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
             if data is not None:
-                self.stream.send_message(bytes(data))
+                self.stream.send_message(data if type(data) is bytes else bytes(data))
             else:
-                if not isinstance(text, str):
+                if type(text) is not str:
                     raise TypeError(f"websocket.send 'text' must be a str, got {text!r}")
                 self.stream.send_message(text)
             if self.stream.writing_paused:
-                await self._drain()
-            return
-        if kind == "websocket.accept":
-            if phase is not Phase.CONNECTING:
+                return self._drain()
+            return DONE
+        return self._send_other(message, kind, phase)
+
+    def _send_other(self, dict message, kind, int phase):
+        """Every message but websocket.send (rare: once per connection)."""
+        if kind == T_ACCEPT:
+            if phase != PHASE_CONNECTING:
                 raise self._out_of_order(kind)
             subprotocol = message.get("subprotocol")
             if subprotocol is not None and not isinstance(subprotocol, str):
                 raise TypeError(f"websocket.accept subprotocol must be a str, got {subprotocol!r}")
             headers = _headers(message)
             self.stream.accept(subprotocol, headers)
-            self.phase = Phase.OPEN
-            return
-        if kind == "websocket.close":
-            if phase is Phase.CONNECTING:
+            self.phase = PHASE_OPEN
+            return DONE
+        if kind == T_CLOSE:
+            if phase == PHASE_CONNECTING:
                 # Closing before accept refuses the handshake: 403 (the spec's choice).
-                self.phase = Phase.CLOSED
+                self.phase = PHASE_CLOSED
                 self.response_status = 403
                 self.stream.send_response(403, [], b"", False, True)
-                return
-            if phase is not Phase.OPEN:
+                return DONE
+            if phase != PHASE_OPEN:
                 raise self._out_of_order(kind)
             code = message.get("code") or 1000
             reason = message.get("reason") or ""
             if not isinstance(code, int) or not isinstance(reason, str):
                 raise TypeError("websocket.close code must be an int and reason a str")
-            self.phase = Phase.CLOSED
+            self.phase = PHASE_CLOSED
             self.stream.close(code, reason)
-            return
-        if kind == "websocket.http.response.start":
-            if phase is not Phase.CONNECTING:
+            return DONE
+        if kind == T_START:
+            if phase != PHASE_CONNECTING:
                 raise self._out_of_order(kind)
             status = message["status"]
             if not isinstance(status, int) or isinstance(status, bool) or not (
@@ -280,27 +298,27 @@ class WebSocketCycle:
             self.response_status = int(status)
             self.response_headers = _headers(message)
             self.response_started = False
-            self.phase = Phase.RESPONDING
-            return
-        if kind == "websocket.http.response.body":
-            if phase is not Phase.RESPONDING:
+            self.phase = PHASE_RESPONDING
+            return DONE
+        if kind == T_BODY:
+            if phase != PHASE_RESPONDING:
                 raise self._out_of_order(kind)
             more_body = bool(message.get("more_body", False))
             if not more_body:
-                self.phase = Phase.CLOSED
+                self.phase = PHASE_CLOSED
             first = not self.response_started
             self.response_started = True
             self.stream.send_response(self.response_status, self.response_headers,
                                       bytes(message.get("body", b"")), more_body, first)
             if more_body and self.stream.writing_paused:
-                await self._drain()
-            return
+                return self._drain()
+            return DONE
         raise RuntimeError(f"unexpected ASGI message type {kind!r}")
 
-    def _out_of_order(self, kind: str) -> RuntimeError:
-        return RuntimeError(f"{kind} not allowed while the WebSocket is {self.phase.name.lower()}")
+    cdef _out_of_order(self, kind):
+        return RuntimeError(f"{kind} not allowed while the WebSocket is {PHASE_NAMES[self.phase]}")
 
-    async def _drain(self) -> None:
+    async def _drain(self):
         while self.stream.writing_paused and self.disconnect_message is None:
             self.write_waiter = waiter = self.state.runtime.create_waiter()
             try:
@@ -309,29 +327,28 @@ class WebSocketCycle:
                 self.write_waiter = None
         if self.disconnect_message is not None:
             # Cut while waiting (write timeout, shutdown): what was sent may never arrive.
-            raise ClientDisconnected("websocket connection closed")
+            raise ClientDisconnectedError("websocket connection closed")
 
     # -- the task -----------------------------------------------------------------------
 
-    async def run(self) -> None:
-        state = self.state
+    async def run(self):
+        cdef ServerState state = self.state
         state.running_apps += 1
         try:
-            app: Callable[..., Awaitable[None]] = state.app
-            await app(self.scope, self.receive, self.send)
+            await state.app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            if isinstance(exc, ClientDisconnected) and self.disconnected:
+            if isinstance(exc, ClientDisconnectedError) and self.disconnect_message is not None:
                 pass  # our own signal, let through by the app
             elif isinstance(exc, self.propagate):
                 raise
             else:
                 self._app_failed("Exception in ASGI application", exc)
         else:
-            if self.phase is Phase.CONNECTING:
+            if self.phase == PHASE_CONNECTING:
                 self._app_failed("ASGI application returned without accepting or closing "
                                  "the WebSocket", None)
-            elif self.phase is Phase.OPEN and not self.disconnected:
-                self.phase = Phase.CLOSED
+            elif self.phase == PHASE_OPEN and self.disconnect_message is None:
+                self.phase = PHASE_CLOSED
                 self.stream.close(1000, "")
         finally:
             state.running_apps -= 1
@@ -342,20 +359,20 @@ class WebSocketCycle:
                 state.connection_closed(self)
             self.stream.cycle_done(self)
 
-    def _app_failed(self, message: str, exc: BaseException | None) -> None:
+    cdef _app_failed(self, str message, object exc):
         logger = self.state.error_logger
         if logger is not None:
             if exc is None:
                 logger.error(message)
             else:
                 logger.error(message, exc_info=exc)
-        if self.disconnected:
+        if self.disconnect_message is not None:
             return
-        if self.phase is Phase.CONNECTING:
-            self.phase = Phase.CLOSED
+        if self.phase == PHASE_CONNECTING:
+            self.phase = PHASE_CLOSED
             self.response_status = 500
             self.stream.send_response(500, [], b"", False, True)
-        elif self.phase is Phase.OPEN:
-            self.phase = Phase.CLOSED
+        elif self.phase == PHASE_OPEN:
+            self.phase = PHASE_CLOSED
             self.stream.close(1011, "")
         # RESPONDING: the response is cut (stream.cycle_done closes the connection).
