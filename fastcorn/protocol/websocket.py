@@ -44,7 +44,7 @@ from fastcorn.protocol.wscodec import DeflateParameters, MessageCodec, negotiate
 from fastcorn.protocol.wsframe import BAD_UTF8 as LANE_BAD_UTF8
 from fastcorn.protocol.wsframe import END as LANE_END
 from fastcorn.protocol.wsframe import PARTIAL as LANE_PARTIAL
-from fastcorn.protocol.wsframe import read_frames, write_frame
+from fastcorn.protocol.wsframe import read_frames, read_raw_frames, write_frame, write_raw_frame
 
 if TYPE_CHECKING:
     from fastcorn.config import Config, WebSocketSettings
@@ -222,6 +222,9 @@ class WebSocketConnection:
             if self.lane_held:
                 data = self.lane_held + data
                 self.lane_held = b""
+            if self.codec is not None and self.deflate is not None:
+                self._deflate_lane(cycle, data)
+                return
             messages, size, used, status = read_frames(data, self.lane_limit)
             if messages:
                 cycle.feed_messages(messages, size)
@@ -361,7 +364,7 @@ class WebSocketConnection:
         self._log_access(101)
         self.codec = MessageCodec(self.settings.max_size, self.deflate)
         self.ws = ws = Connection(ConnectionType.SERVER, [self.codec])
-        self.fast_send = self.use_lane and self.deflate is None
+        self.fast_send = self.use_lane
         self._update_lane()
         if self.settings.ping_interval > 0:
             self.next_ping = self.state.now + self.settings.ping_interval
@@ -375,7 +378,15 @@ class WebSocketConnection:
 
     def send_message(self, data: str | bytes) -> None:
         if self.fast_send:
-            self.transport.write(write_frame(data))  # type: ignore[union-attr]
+            if self.deflate is None:
+                self.transport.write(write_frame(data))  # type: ignore[union-attr]
+            else:
+                assert self.codec is not None
+                if isinstance(data, str):
+                    payload, first = self.codec.compress_message(data.encode()), 0xC1
+                else:
+                    payload, first = self.codec.compress_message(data), 0xC2
+                self.transport.write(write_raw_frame(first, payload))  # type: ignore[union-attr]
             return
         ws = self.ws
         if ws is None or self.closed or ws.state is not ConnectionState.OPEN:
@@ -413,6 +424,46 @@ class WebSocketConnection:
 
     # -- frames in ----------------------------------------------------------------------
 
+    def _deflate_lane(self, cycle: WebSocketCycle, data: bytes) -> None:
+        """The lane with permessage-deflate: frames read in C, inflated (bounded) by the
+        codec wsproto uses too, so its inflate context stays one."""
+        codec = self.codec
+        assert codec is not None
+        frames, used, status = read_raw_frames(data, self.lane_limit)
+        messages: list[dict[str, Any]] = []
+        size = 0
+        for opcode, compressed, payload in frames:
+            if compressed:
+                inflated = codec.inflate_message(payload)
+                if not isinstance(inflated, bytes):
+                    cycle.feed_messages(messages, size)
+                    self._protocol_error(int(inflated), "")
+                    return
+                payload = inflated
+            size += len(payload)
+            if opcode == 1:
+                try:
+                    text: str = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    cycle.feed_messages(messages, size)
+                    self._protocol_error(1007, "")
+                    return
+                messages.append({"type": "websocket.receive", "text": text})
+            else:
+                messages.append({"type": "websocket.receive", "bytes": payload})
+        if messages:
+            cycle.feed_messages(messages, size)
+            if cycle.queued_bytes > HIGH_WATER:
+                self._check_queue()
+        if status == LANE_END:
+            return
+        data = data[used:]
+        if status == LANE_PARTIAL:
+            self.lane_held = data
+            return
+        assert self.ws is not None
+        self._to_wsproto(self.ws, data)
+
     def _receive(self, ws: Connection, data: bytes) -> None:
         """Client bytes in the open state, on the way that is not the lane's fast path:
         through the lane when it may take them (see data_received), else to wsproto."""
@@ -434,7 +485,7 @@ class WebSocketConnection:
 
     def _update_lane(self) -> None:
         ws = self.ws
-        self.lane_ready = (self.use_lane and self.deflate is None and ws is not None
+        self.lane_ready = (self.use_lane and ws is not None
                            and ws.state is ConnectionState.OPEN and not self.failed
                            and not self.closed and self.cycle is not None
                            and _wsproto_idle(ws))

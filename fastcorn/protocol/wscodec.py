@@ -214,6 +214,31 @@ class MessageCodec(Extension):
         self.inflated += len(out)
         return out
 
+    def inflate_message(self, payload: bytes) -> bytes | CloseReason:
+        """A whole compressed message's payload (the lane's), inflated within the limit:
+        what the inbound hooks do for one frame with FIN and RSV1 set."""
+        self.inflated = 0
+        out = self._inflate(payload)
+        if isinstance(out, CloseReason):
+            return out
+        tail = self._inflate(DEFLATE_TAIL)
+        if isinstance(tail, CloseReason):
+            return tail
+        return out + tail if tail else out
+
+    def compress_message(self, data: bytes) -> bytes:
+        """A whole message's payload, compressed as frame_outbound does (RSV1 is the
+        caller's to set)."""
+        if self.compressor is None:
+            self.compressor = zlib.compressobj(
+                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_bits)
+        out = self.compressor.compress(data) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        if out.endswith(DEFLATE_TAIL):
+            out = out[:-4]
+        if self.deflate is not None and self.deflate.server_no_context_takeover:
+            self.compressor = None
+        return out
+
     # -- outbound -----------------------------------------------------------------------
 
     def frame_outbound(self, proto: FrameDecoder | FrameProtocol, opcode: Opcode,

@@ -139,3 +139,79 @@ def write_frame(object data):
             o[2 + i] = <char><uint8_t>((<uint64_t>n >> (56 - 8 * i)) & 0xFF)
     memcpy(o + head, PyBytes_AS_STRING(payload), n)
     return out
+
+
+def read_raw_frames(bytes data, Py_ssize_t limit):
+    """``read_frames`` for connections with permessage-deflate: the same frames, RSV1 set
+    (compressed) or not, unmasked but neither inflated nor decoded (the caller does both).
+
+    Returns ``(frames, consumed, status)``: ``frames`` a list of ``(opcode, compressed,
+    payload)``, ``status`` END, PARTIAL or OTHER as for ``read_frames``.
+    """
+    cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), pos = 0, length, head
+    cdef uint8_t b0, b1, opcode
+    cdef bytes payload
+    cdef list frames = []
+    while True:
+        if pos == n:
+            return frames, pos, <int>LANE_END
+        if n - pos < 2:
+            return frames, pos, <int>LANE_PARTIAL
+        b0 = p[pos]
+        b1 = p[pos + 1]
+        opcode = b0 & 0x0F
+        # FIN set, RSV2 and RSV3 clear (RSV1: compressed), text or binary, masked.
+        if (b0 & 0xB0) != 0x80 or (opcode != 1 and opcode != 2) or not (b1 & 0x80):
+            return frames, pos, <int>LANE_OTHER
+        length = b1 & 0x7F
+        if length < 126:
+            head = 2
+        elif length == 126:
+            if n - pos < 4:
+                return frames, pos, <int>LANE_PARTIAL
+            length = (<Py_ssize_t>p[pos + 2] << 8) | p[pos + 3]
+            if length < 126:
+                return frames, pos, <int>LANE_OTHER
+            head = 4
+        else:
+            return frames, pos, <int>LANE_OTHER
+        if length > limit:
+            return frames, pos, <int>LANE_OTHER
+        if n - pos < head + 4 + length:
+            return frames, pos, <int>LANE_PARTIAL
+        payload = PyBytes_FromStringAndSize(NULL, length)
+        unmask(PyBytes_AS_STRING(payload), <const char*>p + pos + head + 4, length,
+               p + pos + head)
+        frames.append((opcode, (b0 & 0x40) != 0, payload))
+        pos += head + 4 + length
+
+
+def write_raw_frame(int first, bytes payload):
+    """One whole, unmasked server frame: ``first`` is its first byte (FIN, RSV, opcode),
+    ``payload`` what it carries as is (already compressed, say)."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), head
+    cdef int i
+    cdef bytes out
+    cdef char* o
+    if n < 126:
+        head = 2
+    elif n < 65536:
+        head = 4
+    else:
+        head = 10
+    out = PyBytes_FromStringAndSize(NULL, head + n)
+    o = PyBytes_AS_STRING(out)
+    o[0] = <char><uint8_t>first
+    if head == 2:
+        o[1] = <char>n
+    elif head == 4:
+        o[1] = 126
+        o[2] = <char><uint8_t>((n >> 8) & 0xFF)
+        o[3] = <char><uint8_t>(n & 0xFF)
+    else:
+        o[1] = 127
+        for i in range(8):
+            o[2 + i] = <char><uint8_t>((<uint64_t>n >> (56 - 8 * i)) & 0xFF)
+    memcpy(o + head, PyBytes_AS_STRING(payload), n)
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -44,26 +45,49 @@ def random_text(rng: random.Random) -> bytes:
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 400))).encode()
 
 
-def random_stream(rng: random.Random) -> bytes:
+class Deflater:
+    """The client side of permessage-deflate with context takeover (RFC 7692 7.2.1)."""
+
+    def __init__(self) -> None:
+        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+
+    def message(self, data: bytes) -> bytes:
+        out = self.compressor.compress(data) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        return out[:-4]
+
+
+def random_stream(rng: random.Random, deflate: bool = False) -> bytes:
     """A client's frames: mostly plain messages, with fragments, pings, long frames and,
-    sometimes, one protocol error (after which nothing matters)."""
+    sometimes, one protocol error (after which nothing matters). With ``deflate``, most
+    data messages are compressed (RSV1 on their first frame)."""
     frames = []
+    deflater = Deflater()
+
+    def data_frames(opcode: int, data: bytes, pieces: int = 1) -> list[bytes]:
+        rsv = 0
+        if deflate and rng.random() < 0.7:
+            data, rsv = deflater.message(data), 0x40
+        if pieces == 1:
+            return [frame(opcode, data, rsv=rsv)]
+        cut_at = rng.randrange(0, len(data) + 1)
+        first = frame(opcode, data[:cut_at], fin=False, rsv=rsv)
+        middle = [frame(9, os.urandom(rng.randrange(0, 126)))] if rng.random() < 0.5 else []
+        return [first, *middle, frame(0, data[cut_at:])]
+
     for _ in range(rng.randrange(1, 30)):
         kind = rng.random()
         if kind < 0.35:
-            frames.append(frame(1, random_text(rng)))
+            frames += data_frames(1, random_text(rng))
         elif kind < 0.6:
-            frames.append(frame(2, os.urandom(rng.choice([0, 1, 64, 125, 126, 1000, 65536]))))
+            size = rng.choice([0, 1, 64, 125, 126, 1000, 65536])
+            payload = os.urandom(size) if rng.random() < 0.5 else b"ab" * (size // 2)
+            frames += data_frames(2, payload)
         elif kind < 0.7:
-            frames.append(frame(2, os.urandom(rng.randrange(65537, 100_000))))  # 64-bit length
+            frames += data_frames(2, os.urandom(rng.randrange(65537, 100_000)))  # 64-bit length
         elif kind < 0.8:
             opcode = rng.choice([1, 2])
             data = random_text(rng) if opcode == 1 else os.urandom(rng.randrange(0, 300))
-            cut = rng.randrange(0, len(data) + 1) if data else 0
-            frames.append(frame(opcode, data[:cut], fin=False))
-            if rng.random() < 0.5:
-                frames.append(frame(9, os.urandom(rng.randrange(0, 126))))
-            frames.append(frame(0, data[cut:]))
+            frames += data_frames(opcode, data, pieces=2)
         elif kind < 0.9:
             frames.append(frame(rng.choice([9, 10]), os.urandom(rng.randrange(0, 126))))
         else:
@@ -77,6 +101,8 @@ def random_stream(rng: random.Random) -> bytes:
                 frame(2, b"x", mask=False),  # unmasked
                 frame(0, b"x"),  # nothing to continue
                 frame(8, struct.pack("!H", 4000) + b"bye"),  # a clean close
+                frame(2, zlib.compress(b"\0" * 300_000)[2:-4], rsv=0x40),  # a bomb (deflate)
+                frame(1, Deflater().message(b"\xff\xfe"), rsv=0x40),  # bad UTF-8 inside
             ]))
             break
     return b"".join(frames)
@@ -97,9 +123,14 @@ REQUEST = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
            b"Sec-WebSocket-Version: 13\r\n\r\n")
 
 
-def run(app: Any, protocol: str, pieces: list[bytes]) -> tuple[bytes, list[Any]]:
-    pair = WSPair(app() if isinstance(app, type) else app, REQUEST, ws=protocol,
-                  ws_ping_interval=0)
+DEFLATE_REQUEST = REQUEST[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+
+
+def run(app: Any, protocol: str, pieces: list[bytes],
+        deflate: bool = False) -> tuple[bytes, list[Any]]:
+    pair = WSPair(app() if isinstance(app, type) else app,
+                  DEFLATE_REQUEST if deflate else REQUEST, ws=protocol, ws_ping_interval=0,
+                  ws_max_size=200_000)
     out = pair.take()
     for piece in pieces:
         out += pair.feed(piece)
@@ -108,14 +139,15 @@ def run(app: Any, protocol: str, pieces: list[bytes]) -> tuple[bytes, list[Any]]
     return out, messages
 
 
-@pytest.mark.parametrize("seed", range(120))
-def test_lane_matches_wsproto(seed: int) -> None:
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("seed", range(100))
+def test_lane_matches_wsproto(seed: int, deflate: bool) -> None:
     rng = random.Random(seed)
-    stream = random_stream(rng)
+    stream = random_stream(rng, deflate)
     pieces = cut(rng, stream)
     for app in (Recorder, echo_app):
-        with_lane = run(app, "auto", pieces)
-        alone = run(app, "wsproto", pieces)
+        with_lane = run(app, "auto", pieces, deflate)
+        alone = run(app, "wsproto", pieces, deflate)
         assert with_lane[1] == alone[1]
         assert with_lane[0] == alone[0]
 
