@@ -95,11 +95,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             logger.info("browser report: %s", query.get("result"))
             _reported(query.get("token", "")).set()
         if scope["path"] == "/wait":
-            # Held until the page reports (at most 15 s): a pending fetch keeps headless
+            # Held until the page reports (at most 30 s): a pending fetch keeps headless
             # Chromium's virtual time, and so the page, alive while the WebSocket talks.
             import anyio
 
-            with anyio.move_on_after(15):
+            with anyio.move_on_after(30):
                 await _reported(query.get("token", "")).wait()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain")]})

@@ -37,5 +37,9 @@ def test_chromium_exchanges_messages(serve: Any, scheme: str, tmp_path: Path) ->
     dom = dump_dom(f"{server.url}/page?token={token}", tmp_path, *flags)
     line = server.wait_for_output("browser report: ", since=mark, timeout=20)
     expected = f"text {token}|1,2,3,250 ext=permessage-deflate"
+    # The browser's own report (sent by the page once both echoes arrived) is the proof;
+    # the DOM is dumped when Chromium's virtual time runs out, which a loaded machine can
+    # make come before the echoes, so it is only checked when it has the answer.
     assert line.split("browser report: ", 1)[1].startswith(expected), line
-    assert result_text(dom) is not None and result_text(dom).startswith(expected), dom[-2000:]
+    text = result_text(dom)
+    assert text in ("pending", None) or text.startswith(expected), dom[-2000:]
