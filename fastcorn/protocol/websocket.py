@@ -8,7 +8,11 @@ one gets a 400 and never reaches the app. A good one starts the app's
 :class:`fastcorn.asgi.websocket.WebSocketCycle`, for which this core is the
 ``WebSocketStream``: the app's accept becomes the 101 response, its denial or a close
 before accept an HTTP response, and from then on wsproto's
-``Connection(ConnectionType.SERVER, extensions)`` reads and writes the frames.
+``Connection(ConnectionType.SERVER, extensions)`` reads and writes the frames, except the
+common ones: while wsproto is between frames and messages, whole unfragmented data frames
+up to 64 KiB are read, and whole messages written, by the compiled lane
+(:mod:`fastcorn.protocol.wsframe`; with permessage-deflate, inflated and deflated by the
+codec wsproto uses too). ``--ws wsproto`` turns the lane off.
 
 What wsproto leaves to a server is done here and in :mod:`fastcorn.protocol.wscodec`:
 message size limits (1009), bounded permessage-deflate, keepalive pings, backpressure both
