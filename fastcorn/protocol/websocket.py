@@ -234,17 +234,8 @@ class WebSocketConnection:
                 cycle.feed_messages(messages, size)
                 if cycle.queued_bytes > HIGH_WATER:
                     self._check_queue()
-            if status == LANE_END:
-                return
-            data = data[used:]
-            if status == LANE_PARTIAL:
-                self.lane_held = data  # a frame the lane takes, not whole yet: held by us
-                return
-            if status == LANE_BAD_UTF8:
-                self._protocol_error(1007, "")
-                return
-            assert self.ws is not None  # lane_ready: open
-            self._to_wsproto(self.ws, data)  # a frame for wsproto starts here
+            if status != LANE_END:
+                self._lane_stopped(data, used, status)
             return
         if self.closed or self.failed:
             return
@@ -457,16 +448,21 @@ class WebSocketConnection:
                 messages.append({"type": "websocket.receive", "bytes": payload})
         if messages:
             cycle.feed_messages(messages, size)
-            if cycle.queued_bytes > HIGH_WATER:
-                self._check_queue()
-        if status == LANE_END:
-            return
-        data = data[used:]
+            self._check_queue()
+        if status != LANE_END:
+            self._lane_stopped(data, used, status)
+
+    def _lane_stopped(self, data: bytes, used: int, status: int) -> None:
+        """The lane stopped at ``used``: the rest is a frame it takes but has not whole
+        (held by us, never by wsproto), a bad text frame (1007), or wsproto's from here."""
+        rest = data[used:]
         if status == LANE_PARTIAL:
-            self.lane_held = data
-            return
-        assert self.ws is not None
-        self._to_wsproto(self.ws, data)
+            self.lane_held = rest
+        elif status == LANE_BAD_UTF8:
+            self._protocol_error(1007, "")
+        else:
+            assert self.ws is not None  # lane_ready: open
+            self._to_wsproto(self.ws, rest)
 
     def _receive(self, ws: Connection, data: bytes) -> None:
         """Client bytes in the open state, on the way that is not the lane's fast path:

@@ -10,6 +10,8 @@
 #                              fragments, RSV bits, long or non-minimal lengths, errors)
 #       status LANE_BAD_UTF8 ─▶ close 1007 (after the messages before it)
 #   app send(websocket.send) ─▶ write_frame(data) ─▶ transport.write
+#   with permessage-deflate: read_raw_frames (the core inflates with its codec) and
+#   write_raw_frame(0xC1/0xC2, compressed payload)
 #
 # The statuses are Python ints too (END, PARTIAL, OTHER, BAD_UTF8), for the core.
 
@@ -20,3 +22,5 @@ cdef enum LaneStatus:
     LANE_BAD_UTF8 = 3
 
 cdef void unmask(char* out, const char* data, Py_ssize_t n, const unsigned char* key)
+# A server frame: the first byte (FIN, RSV, opcode), the shortest length, the payload.
+cdef bytes frame_bytes(unsigned char first, bytes payload)

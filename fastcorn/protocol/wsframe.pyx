@@ -106,39 +106,9 @@ def read_frames(bytes data, Py_ssize_t limit):
 
 def write_frame(object data):
     """One whole, unmasked server message: text for a str, binary for bytes."""
-    cdef bytes payload
-    cdef uint8_t opcode
     if type(data) is str:
-        payload = PyUnicode_AsUTF8String(data)
-        opcode = 0x81
-    else:
-        payload = <bytes>data if type(data) is bytes else bytes(data)
-        opcode = 0x82
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), head
-    cdef int i
-    cdef bytes out
-    cdef char* o
-    if n < 126:
-        head = 2
-    elif n < 65536:
-        head = 4
-    else:
-        head = 10
-    out = PyBytes_FromStringAndSize(NULL, head + n)
-    o = PyBytes_AS_STRING(out)
-    o[0] = <char>opcode
-    if head == 2:
-        o[1] = <char>n
-    elif head == 4:
-        o[1] = 126
-        o[2] = <char><uint8_t>((n >> 8) & 0xFF)
-        o[3] = <char><uint8_t>(n & 0xFF)
-    else:
-        o[1] = 127
-        for i in range(8):
-            o[2 + i] = <char><uint8_t>((<uint64_t>n >> (56 - 8 * i)) & 0xFF)
-    memcpy(o + head, PyBytes_AS_STRING(payload), n)
-    return out
+        return frame_bytes(0x81, PyUnicode_AsUTF8String(data))
+    return frame_bytes(0x82, <bytes>data if type(data) is bytes else bytes(data))
 
 
 def read_raw_frames(bytes data, Py_ssize_t limit):
@@ -190,6 +160,12 @@ def read_raw_frames(bytes data, Py_ssize_t limit):
 def write_raw_frame(int first, bytes payload):
     """One whole, unmasked server frame: ``first`` is its first byte (FIN, RSV, opcode),
     ``payload`` what it carries as is (already compressed, say)."""
+    return frame_bytes(<uint8_t>first, payload)
+
+
+cdef bytes frame_bytes(uint8_t first, bytes payload):
+    """The frame header (the shortest length encoding, no mask) and ``payload``, in one
+    bytes object: one write."""
     cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), head
     cdef int i
     cdef bytes out
@@ -202,7 +178,7 @@ def write_raw_frame(int first, bytes payload):
         head = 10
     out = PyBytes_FromStringAndSize(NULL, head + n)
     o = PyBytes_AS_STRING(out)
-    o[0] = <char><uint8_t>first
+    o[0] = <char>first
     if head == 2:
         o[1] = <char>n
     elif head == 4:
