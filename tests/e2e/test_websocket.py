@@ -171,12 +171,14 @@ def test_oversized_frame_header_closes_1009_at_once(ws_server: Any) -> None:
 
 
 def test_deflate_bomb_closes_1009(ws_server: Any) -> None:
-    sock, head = wsraw.handshake(ws_server, extra=[
-        ("Sec-WebSocket-Extensions", "permessage-deflate")])
-    assert b"permessage-deflate" in head
+    # Made before connecting: on a loaded machine compressing 1 GiB takes long enough for
+    # the server's keepalive ping, which this raw client never answers, to close first.
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = compressor.compress(b"\0" * (1 << 30)) + compressor.flush(zlib.Z_SYNC_FLUSH)
     assert len(bomb) < 2 << 20  # 1 GiB of zeros in ~1 MiB
+    sock, head = wsraw.handshake(ws_server, extra=[
+        ("Sec-WebSocket-Extensions", "permessage-deflate")])
+    assert b"permessage-deflate" in head
     before = ws_server.rss()
     with sock:
         try:
