@@ -39,7 +39,7 @@ __all__ = [
     "ENV_PREFIX", "OPTIONS", "OPTIONS_BY_NAME", "GROUPS", "Config", "ConfigError", "Option",
     "ServerSettings", "HTTP1Settings", "TimeoutSettings", "LimitSettings", "LoggingSettings",
     "TLSSettings", "WorkerSettings", "HTTP2Settings", "ProxySettings",
-    "MetricsSettings",
+    "MetricsSettings", "WebSocketSettings",
     "setting", "group", "load_toml", "load_env", "split_host_port",
 ]
 
@@ -268,7 +268,9 @@ def setting(
     name: str | None = None,
 ) -> Any:
     """A settings field: its default, help text and (when its type is not enough) the
-    parser of its text form, its choices and the metavar shown in ``--help``.
+    parser of its text form, its choices and the metavar shown in ``--help``. ``name``
+    replaces the flat name the group's prefix would give (``--ws`` rather than
+    ``--ws-protocol``).
 
     The field's type gives the rest: ``bool`` makes ``--x / --no-x`` flags, ``int`` and
     ``float`` parse numbers, ``tuple[str, ...]`` makes a repeatable flag (a comma
@@ -614,6 +616,28 @@ class MetricsSettings(_Settings):
         parse=_parse_statsd_tag, metavar="TAG")
 
 
+@dataclass(frozen=True)
+class WebSocketSettings(_Settings):
+    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade: the engine, its limits and keepalive."""
+
+    protocol: str = setting(
+        "auto", "WebSocket engine: auto is wsproto with a compiled lane for plain data "
+        "frames; wsproto is wsproto alone; none answers upgrade requests as plain HTTP.",
+        choices=("auto", "wsproto", "none"), name="ws")
+    max_size: int = setting(
+        16 * 1024 * 1024,
+        "Largest WebSocket message in bytes, after permessage-deflate inflation (close "
+        "1009 above it).", parse=_parse_positive_int, metavar="BYTES")
+    ping_interval: float = setting(
+        20.0, "Seconds between the server's pings on an open WebSocket; 0 disables.",
+        parse=_parse_non_negative_float, metavar="SECONDS")
+    ping_timeout: float = setting(
+        20.0, "Seconds a ping's pong may take before the WebSocket is closed (1011).",
+        parse=_parse_positive_float, metavar="SECONDS")
+    per_message_deflate: bool = setting(
+        True, "Accept permessage-deflate (RFC 7692) when the client offers it.")
+
+
 # -- the resolved options of one server -----------------------------------------------------
 
 
@@ -638,6 +662,7 @@ class Config:
     http2: HTTP2Settings = group(prefix="http2_")
     proxy: ProxySettings = group()
     metrics: MetricsSettings = group()
+    ws: WebSocketSettings = group(prefix="ws_")
 
     def __init__(self, app: Any = None, **options: Any) -> None:
         self.app = app
@@ -646,7 +671,7 @@ class Config:
         for name, value in options.items():
             if name in GROUPS and (isinstance(value, GROUPS[name])
                                    or name not in OPTIONS_BY_NAME):
-                # A whole group; a group's switch may share its name (http2=False).
+                # A whole group; a group's switch may share its name (http2=False, ws="none").
                 if not isinstance(value, GROUPS[name]):
                     raise ConfigError(
                         f"{name}: expected a {GROUPS[name].__name__}, got {value!r}")
@@ -743,7 +768,7 @@ def load_toml(path: str) -> dict[str, Any]:
         name = key.replace("-", "_")
         table = _TABLES.get(name)
         if table is not None and (isinstance(value, dict) or name not in OPTIONS_BY_NAME):
-            # A group's table; a group's switch may share its name (http2 = false).
+            # A group's table; a group's switch may share its name (http2 = false, ws = "none").
             if not isinstance(value, dict):
                 raise ConfigError(f"--config: {key!r} in {path} must be a table ([{key}])")
             for sub, sub_value in value.items():

@@ -3,6 +3,8 @@
 - :mod:`fastcorn.asgi.cycle` (compiled): the HTTP request/response cycle, the ``Stream``
   interface each protocol implements for it, and ``ServerState``;
 - :mod:`fastcorn.asgi.scope` (compiled): the protocol-neutral scope builder;
+- :mod:`fastcorn.asgi.websocket` (compiled): the ASGI WebSocket cycle and the
+  ``WebSocketStream`` interface each WebSocket-carrying protocol implements for it;
 - :mod:`fastcorn.asgi.lifespan`: the lifespan protocol;
 - :mod:`fastcorn.asgi.types`: the ``Runtime`` interface every backend implements.
 

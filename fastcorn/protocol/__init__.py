@@ -4,7 +4,10 @@
   and the hand-over of a live connection from one core to another;
 - :mod:`fastcorn.protocol.negotiate`: the factory that picks a connection's first core;
 - :mod:`fastcorn.protocol.h1`: HTTP/1.1 (compiled, on httptools; its wire in C is
-  :mod:`fastcorn._parser`).
+  :mod:`fastcorn._parser`);
+- :mod:`fastcorn.protocol.websocket`: WebSocket after an HTTP/1.1 Upgrade, on wsproto, with
+  :mod:`fastcorn.protocol.wscodec` (size limits, bounded permessage-deflate) and the
+  compiled data-frame lane :mod:`fastcorn.protocol.wsframe`.
 
 Imports one way: backends → protocol → asgi. Nothing here imports a backend, the server,
 asyncio or trio (tests/test_architecture.py checks it).

@@ -505,9 +505,12 @@ cdef class H1Connection(Stream):
             if state.log_connection is not None:
                 state.log_connection("upgrade not served", self.client,
                                      self.upgrade.decode("latin-1"))
-            if state.error_logger is not None and self.upgrade.lower() == b"websocket":
+            if (state.error_logger is not None and self.upgrade.lower() == b"websocket"
+                    and (self.upgrades is None or b"websocket" not in self.upgrades)):
+                # Once per request, not per connection: an app that routes WebSockets
+                # while the server was told not to serve them should hear why they fail.
                 state.error_logger.warning(
-                    "WebSocket is not supported yet: the upgrade request for %s is served "
+                    "WebSocket is off (--ws none): the upgrade request for %s is served "
                     "as plain HTTP", self.url.decode("latin-1"))
         if self.cycle is None:
             self.deadline = 0

@@ -37,8 +37,7 @@ def http2_enabled(config: Config | None) -> bool:
 
 
 def websocket_enabled(config: Config | None) -> bool:
-    group = getattr(config, "ws", None)
-    return bool(group is not None and group.protocol != "none")
+    return config is not None and config.ws.protocol != "none"
 
 
 def alpn_protocols(config: Config | None) -> tuple[str, ...]:
@@ -59,9 +58,7 @@ def upgrade_handlers(
 
         handlers[b"h2c"] = h2c_upgrade(state, config)
     if websocket_enabled(config):
-        from fastcorn.protocol.websocket import (  # type: ignore[import-not-found,unused-ignore]
-            websocket_upgrade,
-        )
+        from fastcorn.protocol.websocket import websocket_upgrade
 
         handlers[b"websocket"] = websocket_upgrade(state, config)
     return handlers

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
 def current_task() -> dict[str, Any]:
@@ -61,8 +61,26 @@ async def s_ws(websocket: WebSocket) -> None:
     await websocket.close()
 
 
+async def ws_echo(websocket: WebSocket) -> None:
+    """Echoes text and bytes until the client leaves (Starlette and FastAPI share it)."""
+    await websocket.accept(subprotocol="echo" if "echo" in websocket.scope["subprotocols"]
+                           else None)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+    except WebSocketDisconnect:
+        return
+
+
 starlette_app = Starlette(routes=[
     WebSocketRoute("/ws", s_ws),
+    WebSocketRoute("/ws-echo", ws_echo),
     Route("/json", s_json),
     Route("/echo", s_echo, methods=["POST"]),
     Route("/stream", s_stream),
@@ -80,6 +98,9 @@ async def f_ws(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_text("hello")
     await websocket.close()
+
+
+fastapi_app.add_api_websocket_route("/ws-echo", ws_echo)
 
 
 @fastapi_app.get("/json")

@@ -100,6 +100,11 @@ EXPECTED_FLAT_NAMES = {
     ("metrics", "statsd_prefix"): "statsd_prefix",
     ("metrics", "statsd_dogstatsd"): "statsd_dogstatsd",
     ("metrics", "statsd_tags"): "statsd_tags",
+    ("ws", "protocol"): "ws",
+    ("ws", "max_size"): "ws_max_size",
+    ("ws", "ping_interval"): "ws_ping_interval",
+    ("ws", "ping_timeout"): "ws_ping_timeout",
+    ("ws", "per_message_deflate"): "ws_per_message_deflate",
 }
 
 # Options whose text must have a form of its own (an address, a network).
@@ -295,7 +300,7 @@ def test_config_from_flat_names_and_groups() -> None:
     assert config.timeouts.keep_alive == 5.0 and isinstance(config.timeouts.keep_alive, float)
     # Options are read from their groups only: no flat attribute, no __getattr__ fallback.
     for option in OPTIONS:
-        if option.group is not None and option.name not in GROUPS:  # http2: the group
+        if option.group is not None and option.name not in GROUPS:  # http2, --ws: the group
             assert not hasattr(config, option.name), option.name
 
     # A whole group, with flat options of the same group on top of it.

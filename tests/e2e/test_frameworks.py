@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -71,23 +69,16 @@ def test_not_found_and_method_not_allowed(framework_server):
         assert client.get("/json").status_code == 200
 
 
-def test_websocket_route_is_refused_with_one_warning_per_upgrade(framework_server):
-    """WebSocket is not served yet: the upgrade is answered as plain HTTP (the framework's
-    404 or 403), and the server says why, once per upgrade request."""
-    from websockets.exceptions import InvalidStatus
+def test_websocket_route_is_served(framework_server):
+    """The framework's WebSocket route over fastcorn's WebSocket core (more in
+    tests/e2e/test_websocket.py)."""
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect as ws_connect
 
-    mark = framework_server.mark()
-    for _ in range(2):
-        with pytest.raises(InvalidStatus) as refused:
-            ws_connect(framework_server.url.replace("http://", "ws://") + "/ws",
-                       open_timeout=5)
-        assert refused.value.response.status_code in (403, 404)
-    framework_server.wait_for_output("WebSocket is not supported yet", since=mark)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        log = framework_server.output_since(mark)
-        if log.count("WebSocket is not supported yet") >= 2:
-            break
-        time.sleep(0.05)
-    assert log.count("WebSocket is not supported yet") == 2, log
+    url = framework_server.url.replace("http://", "ws://") + "/ws"
+    with ws_connect(url, open_timeout=5) as ws:
+        assert ws.recv(timeout=5) == "hello"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    assert "WebSocket is off" not in framework_server.stderr

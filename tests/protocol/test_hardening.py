@@ -82,14 +82,16 @@ def test_many_pipelined_upgrade_requests_are_each_served_once(make):
     assert len(app.scopes) == 300
 
 
-def test_websocket_upgrade_is_logged_as_not_supported(make, caplog):
+def test_websocket_upgrade_without_websocket_is_logged(make, caplog):
+    """With no WebSocket handler (--ws none; the harness registers none) the request is
+    served as plain HTTP, and the log says why."""
     caplog.set_level(logging.WARNING, LOGGER)
     h = make(respond(), error_logger=logging.getLogger(LOGGER))
     out = h.feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
                  b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")
     assert parse_response(out).status == 200
-    assert "WebSocket is not supported yet" in caplog.text and "/ws" in caplog.text
+    assert "WebSocket is off (--ws none)" in caplog.text and "/ws" in caplog.text
 
 
 def test_connect_is_refused_with_501(make):

@@ -1,0 +1,45 @@
+"""Headless Chromium opens a WebSocket to fastcorn (ws:// and wss://, the ``tls`` marker)
+on every backend: the page (tests/apps/websocket_apps.py, ``/page``) sends a text and a
+binary message, and reports the echoes and the extensions Chromium negotiated
+(permessage-deflate, which Chromium always offers). Chromium is driven as in
+test_browser.py (a fresh profile; over https the test CA is trusted through NSS, or the
+server key pinned where certutil is missing)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_browser import CERTUTIL, CHROMIUM, dump_dom, nss_trust, pin, result_text
+
+pytestmark = [pytest.mark.timeout(90)]
+if CHROMIUM is None:
+    pytestmark.append(pytest.mark.skip(
+        reason="Chromium is not installed (apt-get install chromium)"))
+
+APP = "tests.apps.websocket_apps:app"
+
+
+@pytest.mark.tls
+def test_chromium_exchanges_messages(serve: Any, scheme: str, tmp_path: Path) -> None:
+    server = serve(APP, "--log-level", "info")
+    flags: list[str] = []
+    if scheme == "https":
+        if CERTUTIL is not None:
+            nss_trust(tmp_path, server.tls.ca_path)
+        else:
+            flags.append(f"--ignore-certificate-errors-spki-list={pin(server)}")
+    token = uuid.uuid4().hex
+    mark = server.mark()
+    dom = dump_dom(f"{server.url}/page?token={token}", tmp_path, *flags)
+    line = server.wait_for_output("browser report: ", since=mark, timeout=20)
+    expected = f"text {token}|1,2,3,250 ext=permessage-deflate"
+    # The browser's own report (sent by the page once both echoes arrived) is the proof;
+    # the DOM is dumped when Chromium's virtual time runs out, which a loaded machine can
+    # make come before the echoes, so it is only checked when it has the answer.
+    assert line.split("browser report: ", 1)[1].startswith(expected), line
+    text = result_text(dom)
+    assert text in ("pending", None) or text.startswith(expected), dom[-2000:]
