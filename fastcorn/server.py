@@ -115,6 +115,9 @@ class Server:
         # runtime as soon as the loop runs, and once every listener accepts.
         self.on_loop_start: Callable[[ServerRuntime], None] | None = None
         self.on_serving: Callable[[], None] | None = None
+        # Set by a worker whose listeners other worker processes share (fastcorn.supervised):
+        # the backends then accept one connection per wake-up.
+        self.shared_accept = False
         self._extra_headers = extra_headers(config.http1.header)
         self.metrics_socket: socket.socket | None = None  # --metrics-bind
         self.metrics: Metrics | None = None

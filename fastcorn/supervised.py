@@ -204,6 +204,9 @@ def run_worker(spec: WorkerSpec) -> int:
         logger.error("Importing app %r raised %s: %s", spec.app, type(exc).__name__, exc)
         return EXIT_USAGE
     server.sockets = list(spec.sockets)
+    # Listeners shared with the other workers (not --reuse-port): the backends accept one
+    # connection per wake-up, so a burst spreads over the workers.
+    server.shared_accept = not config.processes.reuse_port
     server.insecure = [spec.sockets[index] for index in spec.insecure]
     server.unix_paths = []  # the supervisor's to unlink: other workers still serve them
     counter = None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.selector_events
 import logging
+import os
 import signal
 import socket
 import threading
@@ -43,6 +44,7 @@ class AsyncioRuntime:
         self.loop = loop
         self.name = name
         self.backlog = backlog
+        self.accept_batch = backlog  # connections accepted per readiness event
         # The core calls these per request: bound C methods, no Python frame in between.
         self.create_waiter = loop.create_future
         self.spawn = loop.create_task
@@ -85,7 +87,8 @@ class AsyncioRuntime:
         for sock in sockets:
             if tls is not None or isinstance(
                     self.loop, asyncio.selector_events.BaseSelectorEventLoop):
-                listener = Listener(self.loop, sock, factory, self.backlog, tls)
+                listener = Listener(self.loop, sock, factory, self.backlog, tls,
+                                    batch=self.accept_batch)
                 listener.start()
                 self.listeners.append(listener)
             else:  # uvloop (see the module's docstring)
@@ -131,7 +134,7 @@ class Listener:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                  factory: Callable[[], asyncio.Protocol], backlog: int,
-                 tls: TLSListener | None = None) -> None:
+                 tls: TLSListener | None = None, batch: int | None = None) -> None:
         self.loop = loop
         self.tls = tls
         # TLS connections accepted, not yet handed to the loop (their first byte awaited).
@@ -140,7 +143,7 @@ class Listener:
         self.sock = sock
         self.fd = sock.fileno()
         self.factory = factory
-        self.batch = backlog
+        self.batch = backlog if batch is None else batch
         self.backoff = AcceptBackoff()
         self.retry: asyncio.TimerHandle | None = None
         self.closed = False
@@ -305,6 +308,10 @@ class PlainRefusal:
 
 async def serve(server: Any, name: str = "asyncio") -> int:
     runtime = AsyncioRuntime(asyncio.get_running_loop(), name, server.config.server.backlog)
+    if getattr(server, "shared_accept", False):
+        # Workers share these listeners: take one connection per wake-up, so that a worker
+        # woken first does not empty the backlog of a burst while the others look on.
+        runtime.accept_batch = 1
     checked: ServerRuntime = runtime  # mypy checks AsyncioRuntime against the interface
     try:
         return int(await server.serve(checked))
@@ -315,6 +322,12 @@ async def serve(server: Any, name: str = "asyncio") -> int:
 def run(server: Any, name: str) -> int:
     loop: asyncio.AbstractEventLoop
     if name == "uvloop":
+        if getattr(server, "shared_accept", False):
+            # libuv's accept loop, which serves uvloop's cleartext listeners, takes one
+            # connection per wake-up and yields the CPU when this is set (it is read when
+            # the first listener starts): worker processes sharing a listener then split a
+            # burst of new connections instead of one of them taking it all.
+            os.environ["UV_TCP_SINGLE_ACCEPT"] = "1"
         import uvloop
 
         loop = uvloop.new_event_loop()

@@ -513,6 +513,7 @@ class TrioRuntime:
         # One per accept loop (a CancelScope can be entered only once): listen() may be
         # given several sockets, and is called again for the cleartext ones beside TLS.
         self.accept_scopes: list[trio.CancelScope] = []
+        self.accept_one = False  # set when worker processes share the listeners
         self.listeners: list[socket.socket] = []
         self.token = trio.lowlevel.current_trio_token()
         # The one exception an app task may let through: this backend cancelling it.
@@ -590,6 +591,10 @@ class TrioRuntime:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.connections.start_soon(serve_connection, sock, cores, self.connections,
                                             tls)
+                if self.accept_one:
+                    # Workers share this listener: one connection per wake-up (see
+                    # asyncio's accept_batch), the next once the loop has turned.
+                    await trio.lowlevel.checkpoint()
 
     def close_listeners(self) -> None:
         """Stop accepting and close the listening sockets: new connections are refused
@@ -637,7 +642,9 @@ async def serve(server: Any, name: str = "trio") -> int:
     async with trio.open_nursery() as system:
         connections = await system.start(_connections_nursery)
         # Typed as the interface: mypy checks TrioRuntime against ServerRuntime here.
-        runtime: ServerRuntime = TrioRuntime(system, connections)
+        trio_runtime = TrioRuntime(system, connections)
+        trio_runtime.accept_one = getattr(server, "shared_accept", False)
+        runtime: ServerRuntime = trio_runtime
         code = await server.serve(runtime)
         system.cancel_scope.cancel()
     return int(code)
