@@ -27,8 +27,11 @@
 #                                 second GOAWAY of a graceful shutdown
 #   shutdown()                 ─▶ GOAWAY(2^31-1) + PING, then GOAWAY(last stream) on the ACK
 #
-# The seam for a compiled HPACK codec and compiled header checks is new_engine() in h2.pyx:
-# it builds the h2 connection (encoder, decoder, validation flags) and nothing else.
+# new_engine() in h2.pyx builds the h2 connection: fastcorn.protocol.hpack's compiled codec,
+# h2's own header validation off. The checks h2 would make run here instead, from
+# fastcorn.protocol.h2headers: a malformed request or trailers is a stream error
+# (RST_STREAM PROTOCOL_ERROR, RFC 9113 8.1.1), not the connection error h2 makes of it;
+# an HPACK error ends the connection with COMPRESSION_ERROR (RFC 9113 4.3).
 
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 
@@ -97,6 +100,8 @@ cdef class H2Connection:
     cdef int goaway_stage          # graceful shutdown: 0, 1 (first GOAWAY + PING), 2 (final)
     cdef int last_stream_id        # streams above it are refused after the final GOAWAY
     cdef bint push_allowed
+    cdef list defaults_given       # state.default_headers when `defaults` was made from it
+    cdef list defaults             # those fields checked (h2headers.add_outbound)
     # flood accounting, per window of the coarse clock
     cdef double window_end
     cdef Py_ssize_t control_frames
@@ -110,6 +115,9 @@ cdef class H2Connection:
 
     cdef int count_frames(self, bytes data) except -1
     cdef bint over_budget(self)
+    cdef compression_error(self)
+    cdef malformed(self, int stream_id)
+    cdef list default_fields(self)
     cdef handle_events(self, list events)
     cdef request_received(self, int stream_id, list headers, bint ended)
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head)

@@ -24,12 +24,18 @@ from h2.connection import H2Connection as _H2Engine
 from h2.exceptions import ProtocolError as _ProtocolError
 from h2.settings import Settings as _Settings
 from h2.settings import SettingCodes as _SettingCodes
+from hpack.exceptions import HPACKError as _HPACKError
+from hpack.exceptions import OversizedHeaderListError as _OversizedHeaderListError
 from hyperframe.frame import GoAwayFrame as _GoAwayFrame
 
 from fastcorn._parser cimport target_query
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
 from fastcorn.asgi.tls import tls_extension
+from fastcorn.protocol.h2headers cimport add_outbound, check_request, take_regular
+from fastcorn.protocol.h2headers import HeaderError as _HeaderError
+from fastcorn.protocol.h2headers import check_push_request_headers as _check_push_request
+from fastcorn.protocol.hpack import install as _install_hpack
 
 cdef object RequestReceived = _events.RequestReceived
 cdef object DataReceived = _events.DataReceived
@@ -41,6 +47,10 @@ cdef object ConnectionTerminated = _events.ConnectionTerminated
 cdef object PingAckReceived = _events.PingAckReceived
 cdef object TrailersReceived = _events.TrailersReceived
 cdef object H2ProtocolError = _ProtocolError
+cdef object HeaderError = _HeaderError
+cdef object HPACKError = _HPACKError
+cdef object OversizedHeaderListError = _OversizedHeaderListError
+cdef object check_push_request = _check_push_request
 cdef object GoAwayFrame = _GoAwayFrame
 cdef object b64decode = _b64decode
 cdef object Base64Error = _Base64Error
@@ -54,6 +64,7 @@ cdef enum:
     NO_ERROR = 0
     PROTOCOL_ERROR = 1
     INTERNAL_ERROR = 2
+    COMPRESSION_ERROR = 9
     REFUSED_STREAM = 7
     CANCEL = 8
     ENHANCE_YOUR_CALM = 11
@@ -61,6 +72,8 @@ cdef enum:
     FRAME_DATA = 0
     FRAME_HEADERS = 1
     FRAME_CONTINUATION = 9
+    FRAME_GOAWAY = 7
+    GOAWAY_SIZE = 17  # frame header, last stream id, error code: no debug data
     FLAG_END_STREAM = 1
     PREFACE_SIZE = 24
     MAX_STREAM_ID = 0x7FFFFFFF
@@ -77,6 +90,7 @@ cdef str S_HTTPS = "https"
 cdef str V_2 = "2"
 cdef bytes EMPTY = b""
 cdef bytes H_STATUS = b":status"
+cdef bytes M_GET = b"GET"
 cdef bytes H_CONTENT_LENGTH = b"content-length"
 cdef bytes H_CONTENT_TYPE = b"content-type"
 cdef bytes H_HOST = b"host"
@@ -84,6 +98,7 @@ cdef bytes H_LINK = b"link"
 cdef bytes TEXT_PLAIN = b"text/plain; charset=utf-8"
 cdef bytes PING_DATA = b"fcgoaway"  # the PING of a graceful shutdown's first step
 cdef list STATUS = [str(i).encode() for i in range(600)]
+cdef list STATUS_FIELDS = [(H_STATUS, code) for code in STATUS]
 cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 cdef str M_HEAD = "HEAD"
@@ -105,19 +120,23 @@ cdef bytes UPGRADE_RESPONSE = (b"HTTP/1.1 101 Switching Protocols\r\n"
 
 cdef object new_engine(object settings, ServerState state):
     """The h2 connection with fastcorn's settings: the one place that says which HPACK
-    codec and which header checks h2 uses (the seam for compiled ones: set
-    ``engine.encoder`` / ``engine.decoder`` and turn the validate/normalize flags off
-    here, once equivalent checks run elsewhere)."""
+    codec and which header checks h2 uses. The codec is fastcorn.protocol.hpack's; h2's
+    four validate/normalize passes are off because h2headers' checks run in this core
+    instead (check_request for every request, take_regular for trailers, add_outbound
+    for everything sent). h2 still tracks content-length against the DATA received."""
     config = _H2Configuration(
         client_side=False, header_encoding=None,
-        validate_inbound_headers=True, normalize_inbound_headers=True,
-        validate_outbound_headers=True, normalize_outbound_headers=True,
+        validate_inbound_headers=False, normalize_inbound_headers=False,
+        validate_outbound_headers=False, normalize_outbound_headers=False,
     )
     engine = _H2Engine(config=config)
+    _install_hpack(engine)
+    # HPACK bomb: decoding stops past the header list limit (h2 answers ENHANCE_YOUR_CALM).
+    # h2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledges it: the
+    # limit holds from the first byte instead.
+    engine.decoder.max_header_list_size = state.limit_request_head
     engine.local_settings = local_settings(settings, state, settings.max_concurrent_streams)
     engine.max_inbound_frame_size = settings.max_frame_size
-    # HPACK bomb: decoding stops past the header list limit (h2 answers ENHANCE_YOUR_CALM).
-    engine.decoder.max_header_list_size = state.limit_request_head
     return engine
 
 
@@ -190,15 +209,17 @@ cdef class H2Stream(Stream):
             raise RuntimeError(f"invalid informational status {status}")
         if cycle.response_started or self.reset or self.conn.closed:
             return
-        fields = [(H_STATUS, STATUS[status])]
-        fields.extend(headers)
+        fields = [STATUS_FIELDS[status]]
+        add_outbound(fields, headers, False, True)  # raises HeaderError: the app's error
         self.conn.h2.send_headers(self.stream_id, fields)
         self.conn.flush_soon()
 
     cpdef send_trailers(self, HTTPCycle cycle, list headers):
+        cdef list fields = []
         if self.reset or self.conn.closed:
             return
-        self.trailer_fields = headers
+        add_outbound(fields, headers, True, False)  # raises HeaderError: the app's error
+        self.trailer_fields = fields
         self.end_pending = True
         self.conn.push_out(self)
         self.conn.flush_soon()
@@ -222,9 +243,9 @@ cdef class H2Stream(Stream):
         for name, value in headers:
             if name != H_HOST and not name.startswith(b":"):
                 fields.append((name, value))
-        request = [(b":method", b"GET"), (b":scheme", conn.scheme.encode()),
-                   (b":authority", authority or b"localhost"), (b":path", target)]
-        request.extend(fields)
+        request = check_push_request(M_GET, conn.scheme.encode(), authority or b"localhost",
+                                     target, fields)  # raises HeaderError: the app's error
+        fields = request[4:]
         try:
             promised = conn.h2.get_next_available_stream_id()
             conn.h2.push_stream(self.stream_id, promised, request)
@@ -356,12 +377,15 @@ cdef class H2Connection:
             return
         try:
             events = self.receive_data(data)
-        except H2ProtocolError:
+        except H2ProtocolError as error:
             # h2 queued the GOAWAY with the error's code (PROTOCOL_ERROR, FRAME_SIZE_ERROR,
             # ENHANCE_YOUR_CALM for an HPACK bomb, ...): send it and close. A bad preface
             # fails before h2 gets that far: its GOAWAY is ours.
             if self.h2.state_machine.state is not _Closed:
                 self.goaway(0, PROTOCOL_ERROR)
+            elif isinstance(error.__cause__, HPACKError) and not isinstance(
+                    error.__cause__, OversizedHeaderListError):
+                self.compression_error()
             self.flush()
             self.close_transport()
             return
@@ -437,6 +461,32 @@ cdef class H2Connection:
                 self.control_frames += 1
         return 0
 
+    cdef compression_error(self):
+        """A header block HPACK cannot decode leaves the decoder's table unknown: a
+        connection error of type COMPRESSION_ERROR (RFC 9113 4.3), where h2 queued its
+        GOAWAY with PROTOCOL_ERROR. That GOAWAY, the last frame h2 holds, is replaced."""
+        cdef bytes data = self.data_to_send()
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        if n >= GOAWAY_SIZE and p[n - GOAWAY_SIZE + 3] == FRAME_GOAWAY:
+            data = data[:n - GOAWAY_SIZE]
+        if data and not self.closed:
+            self.transport.write(data)
+        self.goaway(self.h2.highest_inbound_stream_id, COMPRESSION_ERROR)
+
+    cdef malformed(self, int stream_id):
+        """A malformed request or trailers (RFC 9113 8.1.1): a stream error of type
+        PROTOCOL_ERROR; the connection and its other streams go on. Counted with the
+        refused streams: each costs the client one frame and us a reset."""
+        cdef H2Stream s = self.streams.get(stream_id)
+        self.resets += 1
+        if s is not None and not s.reset:
+            self.reset_stream(s, PROTOCOL_ERROR)
+            if self.resets > self.settings.max_reset_streams:
+                self.terminate(ENHANCE_YOUR_CALM)
+        else:
+            self.refuse(stream_id, PROTOCOL_ERROR)
+
     cdef bint over_budget(self):
         return self.control_frames > self.settings.max_control_frames + self.credit
 
@@ -465,7 +515,7 @@ cdef class H2Connection:
                                       event.stream_ended is not None)
             elif kind is StreamEnded:
                 s = self.streams.get(event.stream_id)
-                if s is not None and not s.request_ended:
+                if s is not None and not s.request_ended and not s.reset:
                     s.finish_request()
             elif kind is WindowUpdated:
                 if event.stream_id == 0:
@@ -482,7 +532,11 @@ cdef class H2Connection:
                 if ENABLE_PUSH in event.changed_settings:
                     self.push_allowed = bool(self.h2.remote_settings.enable_push)
             elif kind is TrailersReceived:
-                pass  # ASGI has no request trailers; the StreamEnded that follows ends the body
+                # ASGI has no request trailers; the StreamEnded that follows ends the body.
+                try:
+                    take_regular(event.headers, 0, [], False)
+                except HeaderError:
+                    self.malformed(event.stream_id)
             elif kind is PingAckReceived:
                 if event.ping_data == PING_DATA and self.goaway_stage == 1:
                     self.final_goaway()
@@ -493,8 +547,8 @@ cdef class H2Connection:
 
     cdef request_received(self, int stream_id, list headers, bint ended):
         cdef H2Stream s
-        cdef bytes name, value, path = None, authority = None, method_bytes = None
-        cdef bint has_host = False, has_protocol = False
+        cdef bytes path, authority, method_bytes, host
+        cdef list fields
         if self.closing and stream_id > self.last_stream_id:
             self.refuse(stream_id, REFUSED_STREAM)
             return
@@ -502,26 +556,12 @@ cdef class H2Connection:
             self.resets += 1
             self.refuse(stream_id, REFUSED_STREAM)
             return
-        fields = []
-        for field in headers:
-            name = field[0]
-            if PyBytes_GET_SIZE(name) and PyBytes_AS_STRING(name)[0] == b':':
-                value = field[1]
-                if name == b":method":
-                    method_bytes = value
-                elif name == b":path":
-                    path = value
-                elif name == b":authority":
-                    authority = value
-                elif name == b":protocol":
-                    has_protocol = True
-            else:
-                if name == H_HOST:
-                    has_host = True
-                fields.append(field)
-        if has_protocol:
-            # Extended CONNECT (RFC 8441) was not advertised: a malformed request.
-            self.refuse(stream_id, PROTOCOL_ERROR)
+        try:
+            # RFC 9113 8.2 and 8.3, with :protocol refused: extended CONNECT (RFC 8441) is
+            # not advertised.
+            method_bytes, _, authority, path, _, host, fields = check_request(headers, False)
+        except HeaderError:
+            self.malformed(stream_id)
             return
         method = METHODS.get(method_bytes)
         if method is None:
@@ -529,10 +569,10 @@ cdef class H2Connection:
         if method is M_CONNECT:
             self.respond_directly(stream_id, 501, b"CONNECT is not supported.", ended)
             return
-        if path is None or not (path.startswith(b"/") or (path == b"*" and method == "OPTIONS")):
-            self.refuse(stream_id, PROTOCOL_ERROR)
+        if not (path.startswith(b"/") or (path == b"*" and method == "OPTIONS")):
+            self.malformed(stream_id)
             return
-        if authority is not None and not has_host:
+        if authority is not None and host is None:
             fields.insert(0, (H_HOST, authority))
         s = self.new_stream(stream_id, self.build_scope(method, path, fields, True),
                             method is M_HEAD)
@@ -622,9 +662,9 @@ cdef class H2Connection:
 
     cdef respond_directly(self, int stream_id, int status, bytes body, bint request_ended):
         """A response of the server's own, on a stream no app runs for."""
-        fields = [(H_STATUS, STATUS[status]), (H_CONTENT_TYPE, TEXT_PLAIN),
+        fields = [STATUS_FIELDS[status], (H_CONTENT_TYPE, TEXT_PLAIN),
                   (H_CONTENT_LENGTH, str(len(body)).encode())]
-        fields.extend(self.state.default_headers)
+        fields.extend(self.default_fields())
         try:
             self.h2.send_headers(stream_id, fields)
             self.h2.send_data(stream_id, body, end_stream=True)
@@ -645,22 +685,25 @@ cdef class H2Connection:
     # -- responses ----------------------------------------------------------------------
 
     cdef send_head(self, H2Stream s, int status, list headers, bytes body, bint more_body):
-        cdef Py_ssize_t declared = -1, size = PyBytes_GET_SIZE(body)
+        cdef Py_ssize_t declared = -1, size = PyBytes_GET_SIZE(body), i
         cdef bint no_body = status == 204 or status == 304
+        cdef list fields
+        cdef bytes name
         if s.reset or self.closed:
             return
-        fields = [(H_STATUS, STATUS[status])]
-        for field in headers:
-            name = field[0]
-            if type(name) is bytes and PyBytes_GET_SIZE(name) == 14 and (
-                    name == H_CONTENT_LENGTH or name.lower() == H_CONTENT_LENGTH):
-                if no_body:
-                    continue  # no content (RFC 9110 8.6): a stale length would be a lie
-                try:
-                    declared = int(field[1])
-                except ValueError:
-                    raise RuntimeError(f"invalid content-length {field[1]!r}") from None
-            fields.append(field)
+        fields = [STATUS_FIELDS[status]]
+        # the app's fields, lowercased and checked (RFC 9113 8.2); none, so no stale
+        # length, where there is no content (RFC 9110 8.6). Raises HeaderError.
+        add_outbound(fields, headers, False, no_body)
+        if not no_body:
+            for i in range(1, len(fields)):
+                field = fields[i]
+                name = field[0]
+                if PyBytes_GET_SIZE(name) == 14 and name == H_CONTENT_LENGTH:
+                    try:
+                        declared = int(field[1])
+                    except ValueError:
+                        raise RuntimeError(f"invalid content-length {field[1]!r}") from None
         if declared < 0 and not more_body and not no_body and (size or not s.is_head):
             fields.append((H_CONTENT_LENGTH, str(size).encode()))
         if s.is_head or no_body:
@@ -672,7 +715,7 @@ cdef class H2Connection:
             if declared >= 0 and (size > declared or (not more_body and size < declared)):
                 raise RuntimeError(f"response body of {size} bytes does not match its "
                                    f"content-length {declared}")
-        fields.extend(self.state.default_headers)
+        fields.extend(self.default_fields())
         end = not more_body and not size and not s.cycle.trailers
         self.h2.send_headers(s.stream_id, fields, end_stream=end)
         s.written_length = size
@@ -842,6 +885,17 @@ cdef class H2Connection:
         self.release(s)
         if s.app_done or not s.started:
             self.forget(s)
+
+    cdef list default_fields(self):
+        """The server's default headers (a new list each second), checked as the app's
+        are, once per list."""
+        cdef list given = self.state.default_headers
+        if given is not self.defaults_given:
+            fields = []
+            add_outbound(fields, given, False, False)
+            self.defaults = fields
+            self.defaults_given = given
+        return self.defaults
 
     cdef acknowledge(self, int stream_id, Py_ssize_t size):
         if size > 0 and not self.closed:
