@@ -218,7 +218,14 @@ cdef class H2Stream(Stream):
         cdef list fields = []
         if self.reset or self.conn.closed:
             return
-        add_outbound(fields, headers, True, False)  # raises HeaderError: the app's error
+        try:
+            add_outbound(fields, headers, True, False)
+        except HeaderError:
+            # The body went out, the response is complete for the cycle: the stream must
+            # not be left open without its END_STREAM.
+            self.conn.reset_stream(self, INTERNAL_ERROR)
+            self.conn.flush_soon()
+            raise
         self.trailer_fields = fields
         self.end_pending = True
         self.conn.push_out(self)
