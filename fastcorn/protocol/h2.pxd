@@ -39,6 +39,7 @@ from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 cdef class H2Stream(Stream):
     # One request on one stream; the Stream its HTTPCycle writes to.
     cdef H2Connection conn
+    cdef object engine_stream      # h2's stream object (h2.stream.H2Stream), None if unknown
     cdef readonly int stream_id
     cdef readonly HTTPCycle cycle
     cdef bint is_head
@@ -128,6 +129,11 @@ cdef class H2Connection:
     cdef send_head(self, H2Stream s, int status, list headers, bytes body, bint more_body)
     cdef send_body(self, H2Stream s, bytes body, bint more_body)
     cdef bint push_out(self, H2Stream s) except -1
+    # frames written into h2's buffer on h2's stream state (see h2.pyx)
+    cdef int send_headers(self, H2Stream s, list fields, bint end_stream,
+                          bint informational) except -1
+    cdef int send_data(self, object engine_stream, int stream_id, bytes chunk,
+                       bint end_stream) except -1
     cdef unblock(self)
     cdef unlist(self, H2Stream s)
     cdef response_done(self, H2Stream s)
