@@ -10,7 +10,10 @@
 #   connection_made(transport) ─▶ server preface (SETTINGS, WINDOW_UPDATE); h2c: 101 +
 #                                 stream 1 from the upgrade request
 #   data_received(bytes)       ─▶ count_frames (flood budgets, before h2 parses anything)
-#                                 h2.receive_data ─▶ events
+#                                 receive_requests: the leading whole HEADERS+END_STREAM
+#                                   frames, on h2's own stream objects without its frame
+#                                   machinery ─▶ request_received
+#                                 h2.receive_data(the rest) ─▶ events
 #                                   RequestReceived ─▶ scope, H2Stream + HTTPCycle
 #                                   DataReceived    ─▶ cycle.feed_body (held back while the
 #                                                      app has unread body: one chunk, not
@@ -83,6 +86,7 @@ cdef class H2Connection:
     cdef list to_start             # streams of this read whose app starts after it
     cdef list cancelling           # reset streams whose app still runs
     cdef Py_ssize_t open_streams   # our concurrency count (REFUSED_STREAM at the limit)
+    cdef Py_ssize_t engine_stream_bound  # h2's own bound on open streams (raise_limits)
     cdef tuple client
     cdef tuple server
     cdef str scheme
@@ -115,6 +119,7 @@ cdef class H2Connection:
     cdef unsigned char head[9]
 
     cdef int count_frames(self, bytes data) except -1
+    cdef Py_ssize_t receive_requests(self, bytes data) except -1
     cdef bint over_budget(self)
     cdef compression_error(self)
     cdef malformed(self, int stream_id)
