@@ -1091,14 +1091,16 @@ cdef class H2Connection:
         engine_stream = s.engine_stream
         if engine_stream is not None:
             s.engine_stream = None
-            if engine_stream.closed:
+            machine = engine_stream.state_machine
+            if machine.state is STREAM_CLOSED_STATE:
                 # h2 drops a closed stream only when it next counts the open ones, which
                 # requests taken by receive_requests never make it do: dropped here as
-                # h2 drops it, its way of closing remembered.
+                # h2 drops it, its way of closing remembered (the stream's closed and
+                # closed_by, read off its state machine).
                 engine = self.h2
                 if engine.streams.get(s.stream_id) is engine_stream:
                     del engine.streams[s.stream_id]
-                    engine._closed_streams[s.stream_id] = engine_stream.closed_by
+                    engine._closed_streams[s.stream_id] = machine.stream_closed_by
         if not self.streams and not self.closed:
             if self.closing:
                 if self.goaway_stage != 1:
