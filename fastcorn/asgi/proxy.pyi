@@ -1,5 +1,6 @@
 """Stub of the compiled proxy-header policy (fastcorn/asgi/proxy.pyx)."""
 
+import sys
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
@@ -40,7 +41,15 @@ class ProxiedTemplate(dict[str, Any]):
 
 __pyx_capi__: dict[str, Any]
 
-@disjoint_base
-class ProxiedAddress(tuple[Any, ...]):
-    scheme: str | None
-    def __new__(cls, address: tuple[Any, ...], scheme: str | None = None) -> ProxiedAddress: ...
+# A tuple subclass with an instance __dict__: from Python 3.12 the dict is managed
+# outside the instance, so the class no longer changes tuple's layout.
+if sys.version_info >= (3, 12):
+    class ProxiedAddress(tuple[Any, ...]):
+        scheme: str | None
+        def __new__(cls, address: tuple[Any, ...], scheme: str | None = None) -> ProxiedAddress: ...
+
+else:
+    @disjoint_base
+    class ProxiedAddress(tuple[Any, ...]):
+        scheme: str | None
+        def __new__(cls, address: tuple[Any, ...], scheme: str | None = None) -> ProxiedAddress: ...

@@ -33,8 +33,7 @@ ALPN_HTTP11 = "http/1.1"
 
 
 def http2_enabled(config: Config | None) -> bool:
-    group = getattr(config, "http2", None)
-    return bool(group is not None and group.enabled)
+    return config is not None and config.http2.enabled
 
 
 def websocket_enabled(config: Config | None) -> bool:
@@ -56,7 +55,7 @@ def upgrade_handlers(
     if config is None:
         return handlers
     if http2_enabled(config) and not tls:
-        from fastcorn.protocol.h2 import h2c_upgrade  # type: ignore[import-not-found,unused-ignore]
+        from fastcorn.protocol.h2 import h2c_upgrade
 
         handlers[b"h2c"] = h2c_upgrade(state, config)
     if websocket_enabled(config):
@@ -124,7 +123,7 @@ def connection_factory(
     http2 = http2_enabled(config)
     prior_knowledge: Callable[[], Core] | None = None
     if http2:
-        from fastcorn.protocol.h2 import H2Connection  # type: ignore[import-not-found,unused-ignore]
+        from fastcorn.protocol.h2 import H2Connection
 
         make_http2: CoreFactory = functools.partial(H2Connection, state, config)
         if not tls:

@@ -45,15 +45,33 @@ PARALLEL_PAGE = b"""<!doctype html>
 <head><meta charset="utf-8"><title>fastcorn parallel fetches</title></head>
 <body>
 <p id="result">pending</p>
+<p id="progress"></p>
 <script>
+// What had arrived, for a failure message: "fetched=N headers=H chunks=C".
+let fetched = 0, headers = 0, chunks = 0;
+function progress() {
+  document.getElementById("progress").textContent =
+    "fetched=" + fetched + " headers=" + headers + " chunks=" + chunks;
+}
 const token = new URLSearchParams(location.search).get("token") || "";
+// Chromium's virtual time (--virtual-time-budget) stops while a fetch waits for its
+// response head, but not while a body streams in: this fetch, answered only once the page
+// has reported (/api/done), keeps the DOM from being dumped before the stream has ended.
+const hold = fetch("/api/hold?token=" + encodeURIComponent(token));
+function report(text) {
+  document.getElementById("result").textContent = text;
+  fetch("/api/done?token=" + encodeURIComponent(token));
+}
 const calls = [];
 for (let i = 0; i < 50; i++) {
   calls.push(fetch("/api/value?token=" + encodeURIComponent(token + i))
-    .then((r) => { if (!r.ok) throw new Error("status " + r.status); return r.json(); }));
+    .then((r) => { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+    .then((data) => { fetched++; progress(); return data; }));
 }
 async function readStream() {
   const response = await fetch("/api/stream");
+  headers++;
+  progress();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "", reads = 0;
@@ -61,6 +79,8 @@ async function readStream() {
     const {done, value} = await reader.read();
     if (done) break;
     reads++;
+    chunks++;
+    progress();
     text += decoder.decode(value, {stream: true});
   }
   return text;
@@ -72,10 +92,9 @@ Promise.all([Promise.all(calls), readStream()]).then(([values, streamed]) => {
     if (data.reversed === (token + i).split("").reverse().join("")) good++;
     versions.add(data.http_version);
   });
-  document.getElementById("result").textContent =
-    "good=" + good + " versions=" + [...versions].join(",") + " streamed=" + streamed;
+  report("good=" + good + " versions=" + [...versions].join(",") + " streamed=" + streamed);
 }).catch((error) => {
-  document.getElementById("result").textContent = "error: " + error;
+  report("error: " + error);
 });
 </script>
 </body>
@@ -83,6 +102,8 @@ Promise.all([Promise.all(calls), readStream()]).then(([values, streamed]) => {
 """
 
 STREAM_CHUNKS = [b"one;", b"two;", b"three;", b"four;", b"five"]
+REPORTED: set[str] = set()  # tokens whose page has written its result (/api/done)
+HOLD_SECONDS = 30  # the longest /api/hold waits for its page's report
 
 
 async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
@@ -114,10 +135,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             (b"content-type", b"text/plain"), (b"cache-control", b"no-store")]})
         for chunk in STREAM_CHUNKS:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            # Yield between chunks so that each leaves as its own write (DATA frame). Not a
-            # real pause: Chromium's virtual-time budget does not wait on an open body.
-            await sleep(0)
+            await sleep(0.01)  # each chunk its own write (DATA frame), a moment apart
         await send({"type": "http.response.body", "body": b""})
+    elif scope["path"] == "/api/hold":
+        token = query.get("token", [""])[0]
+        for _ in range(HOLD_SECONDS * 100):
+            if token in REPORTED:
+                break
+            await sleep(0.01)
+        REPORTED.discard(token)
+        await _respond(send, 200, b"released", b"text/plain")
+    elif scope["path"] == "/api/done":
+        REPORTED.add(query.get("token", [""])[0])
+        await _respond(send, 200, b"ok", b"text/plain")
     elif scope["path"] == "/api/value":
         token = query.get("token", [""])[0]
         data = {"reversed": token[::-1], "scheme": scope.get("scheme"),

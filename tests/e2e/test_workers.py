@@ -107,8 +107,16 @@ def wait_serving(server: ServerProcess, count: int, since: int = 0,
 
 
 def worker_pids(server: ServerProcess) -> set[int]:
-    return {child.pid for child in psutil.Process(server.pid).children()
-            if "spawn_main" in " ".join(child.cmdline())}
+    """The supervisor's live worker processes (one that exited and is not reaped yet, a
+    zombie, or gone between the listing and the look at its command line, is not one)."""
+    pids = set()
+    for child in psutil.Process(server.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    return pids
 
 
 def wait_gone(server: ServerProcess, pids: set[int], timeout: float = 15.0) -> None:
