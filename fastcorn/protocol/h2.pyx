@@ -23,11 +23,11 @@ from h2.connection import AllowedStreamIDs as _AllowedStreamIDs
 from h2.connection import ConnectionState as _ConnectionState
 from h2.connection import H2Connection as _H2Engine
 from h2.exceptions import ProtocolError as _ProtocolError
+from h2.settings import SettingCodes as _SettingCodes
 from h2.settings import Settings as _Settings
 from h2.stream import StreamInputs as _StreamInputs
 from h2.stream import StreamState as _StreamState
 from h2.stream import _transitions
-from h2.settings import SettingCodes as _SettingCodes
 from hpack.exceptions import HPACKError as _HPACKError
 from hpack.exceptions import OversizedHeaderListError as _OversizedHeaderListError
 from hyperframe.frame import GoAwayFrame as _GoAwayFrame
@@ -75,7 +75,10 @@ cdef object STREAM_CLOSED_STATE = _StreamState.CLOSED
 cdef list transitions_of(object input_):
     """h2's stream transitions on ``input_``, indexed by state (StreamState is an IntEnum):
     (function, target state), or None where h2 refuses the input."""
-    return [_transitions.get((state, input_)) for state in sorted(_StreamState)]
+    table = [None] * (max(int(state) for state in _StreamState) + 1)
+    for state in _StreamState:
+        table[int(state)] = _transitions.get((state, input_))
+    return table
 
 
 cdef list T_SEND_HEADERS = transitions_of(SEND_HEADERS)
