@@ -75,24 +75,31 @@ def check_http1(scenario: Scenario, host: str, port: int, cert: Path | None = No
     return None
 
 
-def check_h2(scenario: Scenario, host: str, port: int) -> str | None:
-    """One GET over h2c with prior knowledge, using the h2 library."""
+def check_h2(scenario: Scenario, host: str, port: int, cert: Path | None = None) -> str | None:
+    """One GET over h2c with prior knowledge, or over TLS with ALPN h2 (the server's
+    certificate verified against ``cert``), using the h2 library."""
     import h2.config
     import h2.connection
     import h2.events
 
+    if scenario.tls and cert is None:
+        return "a TLS scenario needs the certificate to check against"
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     status = None
     body = b""
     try:
-        with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        with socket.create_connection((host, port), timeout=TIMEOUT) as raw, (
+            tls.wrap(raw, cert, host, alpn=["h2"]) if cert and scenario.tls else nullcontext(raw)
+        ) as sock:
+            if scenario.tls and sock.selected_alpn_protocol() != "h2":  # type: ignore[union-attr]
+                return f"ALPN chose {sock.selected_alpn_protocol()!r}, not h2"  # type: ignore[union-attr]
             sock.sendall(conn.data_to_send())
             stream_id = conn.get_next_available_stream_id()
             headers = [
                 (":method", "GET"),
                 (":path", scenario.path),
-                (":scheme", "http"),
+                (":scheme", scenario.scheme),
                 (":authority", f"{host}:{port}"),
             ]
             conn.send_headers(stream_id, headers, end_stream=True)
@@ -117,7 +124,8 @@ def check_h2(scenario: Scenario, host: str, port: int) -> str | None:
                         return f"h2 {type(event).__name__}"
                 sock.sendall(conn.data_to_send())
     except Exception as exc:  # a non-h2 peer makes h2 raise protocol errors of many kinds
-        return f"no h2c with prior knowledge ({type(exc).__name__}: {exc})"
+        what = "no h2 by ALPN" if scenario.tls else "no h2c with prior knowledge"
+        return f"{what} ({type(exc).__name__}: {exc})"
 
 
 def check(scenario: Scenario, host: str, port: int, cert: Path | None = None) -> str | None:
@@ -129,7 +137,7 @@ def check(scenario: Scenario, host: str, port: int, cert: Path | None = None) ->
 
 def _check(scenario: Scenario, host: str, port: int, cert: Path | None) -> str | None:
     if scenario.tool == "h2load":
-        return check_h2(scenario, host, port)
+        return check_h2(scenario, host, port, cert)
     if scenario.tool == "ws":
         return ws_client.check(host, port, scenario.path, len(scenario.expected))
     return check_http1(scenario, host, port, cert)

@@ -10,6 +10,11 @@ Targets:
 
 - ``fastcorn``: ``fastcorn.testing.Harness`` feeds bytes to the HTTP/1.1 core,
   no event loop, no sockets.
+- ``fastcorn-h2``: the HTTP/2 core (``fastcorn.protocol.h2.H2Connection``) through the
+  same harness, as ``h2load -m10`` drives it: 10 GET requests on new streams per read,
+  their 10 responses in one write. The client's bytes are made beforehand by an h2
+  client connection talking to a throwaway core (``h2_wire``, outside the measured
+  process: written to a file the inner run replays), so the count is the server's alone.
 - ``uvicorn``: uvicorn's ``HttpToolsProtocol`` fed through a fake transport, as
   its own tests do. It cannot run an app without an event loop (each request is
   an asyncio Task), so a uvloop loop turns once per request; that is part of
@@ -126,8 +131,74 @@ def uvicorn_driver() -> Callable[[], bytes]:
     return one
 
 
+H2_STREAMS_PER_READ = 10  # h2load -m10
+H2_REQUEST = [(b":method", b"GET"), (b":path", b"/hello"), (b":scheme", b"http"),
+              (b":authority", b"127.0.0.1:8000"), (b"accept-encoding", b"gzip, deflate"),
+              (b"user-agent", b"h2load nghttp2/1.52.0")]  # what h2load sends
+H2_WIRE_ENV = "FASTCORN_BENCH_H2_WIRE"
+
+
+def h2_core_harness() -> Any:
+    import functools
+
+    from fastcorn.config import Config
+    from fastcorn.protocol.h2 import H2Connection
+    from fastcorn.testing import Harness
+
+    config = Config(None)
+    return Harness(app, factory=lambda state: functools.partial(H2Connection, state, config))
+
+
+def h2_wire(reads: int) -> list[bytes]:
+    """What an h2 client sends to make ``reads`` x 10 requests, one read per 10 (the first
+    item: its preface and SETTINGS). Made against a real core, whose answers the client
+    reads (the SETTINGS it acknowledges, the responses that close its streams)."""
+    import h2.config
+    import h2.connection
+    import h2.settings
+
+    harness = h2_core_harness()
+    client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None))
+    # h2load's windows (-w 30 -W 30): no WINDOW_UPDATE is owed in the run
+    client.local_settings = h2.settings.Settings(client=True, initial_values={
+        h2.settings.SettingCodes.ENABLE_PUSH: 0,
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**30 - 1})
+    client.initiate_connection()
+    client.increment_flow_control_window(2**30 - 65535)
+    wire = [client.data_to_send()]
+    client.receive_data(harness.feed(wire[0]))
+    for _ in range(reads):
+        for _ in range(H2_STREAMS_PER_READ):
+            client.send_headers(client.get_next_available_stream_id(), H2_REQUEST,
+                                end_stream=True)
+        wire.append(client.data_to_send())
+        out = harness.feed(wire[-1])
+        client.receive_data(out)
+        if not out.endswith(BODY):
+            raise RuntimeError(f"fastcorn-h2: wrong answer {out[-60:]!r}")
+    return wire
+
+
+def fastcorn_h2_driver() -> Callable[[], bytes]:
+    import pickle
+
+    path = os.environ.get(H2_WIRE_ENV)
+    if path:
+        with open(path, "rb") as f:
+            wire: list[bytes] = pickle.load(f)
+    else:
+        wire = h2_wire(WARMUP)  # availability check, cProfile
+    harness = h2_core_harness()
+    harness.feed(wire[0])
+    reads = iter(wire[1:])
+    return lambda: harness.feed(next(reads))
+
+
 DRIVERS = {"fastcorn": fastcorn_driver, "uvicorn": uvicorn_driver,
-           "fastcorn-metrics": fastcorn_metrics_driver}
+           "fastcorn-metrics": fastcorn_metrics_driver, "fastcorn-h2": fastcorn_h2_driver}
+# requests one call of the driver serves
+PER_CALL = {"fastcorn-h2": H2_STREAMS_PER_READ}
 
 
 def profile_only(directory: Path, n: int) -> None:
@@ -140,13 +211,20 @@ def profile_only(directory: Path, n: int) -> None:
 
 def inner(target: str, n: int) -> None:
     one = DRIVERS[target]()
+    per_call = PER_CALL.get(target, 1)
     first = one()
-    if not (first.startswith(b"HTTP/1.1 200") and first.endswith(BODY)):
+    if not (first.startswith(b"HTTP/1.1 200") or per_call > 1) or not first.endswith(BODY):
         sys.exit(f"{target}: wrong response {first!r}")
-    for _ in range(WARMUP):
+    for _ in range(WARMUP // per_call):
         one()
-    for _ in range(n):
+    for _ in range(n // per_call):
         one()
+
+
+def calls_needed(target: str, n: int) -> int:
+    """Driver calls the inner run makes for n requests (the first, warm-up, measured)."""
+    per_call = PER_CALL.get(target, 1)
+    return 1 + WARMUP // per_call + n // per_call
 
 
 def callgrind(target: str, n: int, out: Path) -> int:
@@ -156,6 +234,8 @@ def callgrind(target: str, n: int, out: Path) -> int:
     ]  # fmt: skip
     path = os.pathsep.join([*FASTCORN_PATH, str(HERE.parent)])
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=path)
+    if target in PER_CALL:
+        env[H2_WIRE_ENV] = str(out.parent / f"{target}.wire")  # see main()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{target}: {done.stderr.strip()[-600:]}")
@@ -205,12 +285,22 @@ def python_profile(target: str, n: int, limit: int) -> None:
     import cProfile
     import pstats
 
-    one = DRIVERS[target]()
-    for _ in range(WARMUP):
+    if target == "fastcorn-h2":
+        import pickle
+
+        with tempfile.NamedTemporaryFile(suffix=".wire") as f:
+            pickle.dump(h2_wire(calls_needed(target, n)), f)
+            f.flush()
+            os.environ[H2_WIRE_ENV] = f.name
+            one = DRIVERS[target]()
+    else:
+        one = DRIVERS[target]()
+    per_call = PER_CALL.get(target, 1)
+    for _ in range(WARMUP // per_call):
         one()
     profiler = cProfile.Profile()
     profiler.enable()
-    for _ in range(n):
+    for _ in range(n // per_call):
         one()
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(limit)
@@ -261,6 +351,13 @@ def main() -> None:
             if problem:
                 say(f"{target:>9}: not measured ({problem})")
                 continue
+            if target in PER_CALL:
+                # the client's bytes for the longer run, made here (not measured); both
+                # runs load the same file, so its cost cancels out in I(2N) - I(N)
+                import pickle
+
+                with open(directory / f"{target}.wire", "wb") as f:
+                    pickle.dump(h2_wire(calls_needed(target, 2 * args.n)), f)
             short = callgrind(target, args.n, directory / f"callgrind.{target}.n.out")
             long = callgrind(target, 2 * args.n, directory / f"callgrind.{target}.2n.out")
             per_request = (long - short) / args.n

@@ -83,7 +83,7 @@ def run_h2load(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dic
         log = Path(tmp) / "h2load.log"
         cmd = _pin(cpu) + [
             "h2load", "-t1", f"-c{scenario.connections}", "-m10", f"-D{max(1, round(duration))}",
-            "--log-file", str(log), f"http://127.0.0.1:{port}{scenario.path}",
+            "--log-file", str(log), f"{scenario.scheme}://127.0.0.1:{port}{scenario.path}",
         ]  # fmt: skip
         out, client_cpu = _run("h2load", cmd, None, duration + 30)
         durations = sorted(

@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 from bench import checks, loadgen, report, tls
 from bench.measure import TreeMonitor, machine, tree
 from bench.scenarios import SCENARIOS, Scenario
-from bench.servers import CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec, snapshot
+from bench.servers import ALIASES, CEILING_OF_LOOP, SERVERS, RunningServer, ServerSpec, snapshot
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
 PARTIAL_OUTPUT = DEFAULT_OUTPUT / "partial"  # not committed: see .gitignore
@@ -77,7 +77,9 @@ def _pick(names: str | None, known: dict[str, Any], what: str) -> list[str]:
 
 
 def choose_servers(args: argparse.Namespace) -> list[ServerSpec]:
-    names = _pick(args.servers, SERVERS, "server")
+    given = args.servers and ",".join(
+        ALIASES.get(n.strip(), n.strip()) for n in args.servers.split(","))
+    names = _pick(given, SERVERS, "server")
     if args.servers and not args.no_ceilings:
         for name in list(names):
             ceiling = CEILING_OF_LOOP[SERVERS[name].loop]

@@ -32,6 +32,10 @@ class Scenario:
     reuse_port: bool = False  # each worker its own SO_REUSEPORT listener (fastcorn's flag)
 
     @property
+    def http2(self) -> bool:
+        return self.tool == "h2load"
+
+    @property
     def http1(self) -> bool:
         return self.tool == "wrk"
 
@@ -63,7 +67,21 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("pipelined", "wrk", "/hello", HELLO, pipeline=16, about="GET hello, 16 per write"),
         Scenario("many", "wrk", "/hello", HELLO, connections=1000, about="1,000 keep-alive conns"),
         Scenario(
-            "h2", "h2load", "/hello", HELLO, connections=16, about="h2c prior knowledge, -m10"
+            "h2-hello",
+            "h2load",
+            "/hello",
+            HELLO,
+            connections=16,
+            about="h2c with prior knowledge, h2load -c16 -m10 (10 streams at a time each)",
+        ),
+        Scenario(
+            "h2-hello-tls",
+            "h2load",
+            "/hello",
+            HELLO,
+            connections=16,
+            tls=True,
+            about="HTTP/2 over TLS (ALPN h2), h2load -c16 -m10",
         ),
         Scenario("ws", "ws", "/ws", b"x" * 64, about="64-byte binary echo"),
         Scenario(

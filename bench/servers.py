@@ -81,8 +81,13 @@ def _uvicorn(port: int, scenario: Scenario) -> list[str]:
 
 def _hypercorn(worker: str) -> Callable[[int, Scenario], list[str]]:
     def command(port: int, scenario: Scenario) -> list[str]:
+        # HTTP/2: hypercorn ends a connection with GOAWAY after keep_alive_max_requests
+        # (1000) requests, which h2load does not replace, so its load would thin out
+        # during a run; bench/hypercorn_h2.py lifts that limit (fastcorn and granian have
+        # none).
+        h2 = ["-c", "python:bench.hypercorn_h2"] if scenario.http2 else []
         return [PY, "-m", "hypercorn", "-k", worker, "-w", "1", "-b", f"127.0.0.1:{port}",
-                "--log-level", "warning", *_tls(scenario, "--certfile", "--keyfile"),
+                "--log-level", "warning", *h2, *_tls(scenario, "--certfile", "--keyfile"),
                 APP]  # fmt: skip
 
     return command
@@ -95,6 +100,7 @@ def _granian(port: int, scenario: Scenario) -> list[str]:
             "--blocking-threads", str(t["blocking_threads"]),
             "--runtime-mode", str(t["runtime_mode"]), "--loop", "uvloop",
             "--no-access-log", "--log-level", "warning",
+            *(["--http", "2"] if scenario.http2 else []),
             *_tls(scenario, "--ssl-certificate", "--ssl-keyfile"),
             "--host", "127.0.0.1", "--port", str(port), APP]  # fmt: skip
 
@@ -142,6 +148,8 @@ SERVERS: dict[str, ServerSpec] = {
     )
 }
 WORKER_FAMILIES = ("fastcorn", "uvicorn", "granian")  # the workers scenarios' servers
+# other names --servers takes: hypercorn at its fastest (its uvloop worker)
+ALIASES = {"hypercorn": "hypercorn-uvloop"}
 CEILING_OF_LOOP = {"uvloop": "ceiling-uvloop", "asyncio": "ceiling-asyncio", "trio": "ceiling-trio"}
 
 

@@ -37,13 +37,19 @@ def make_certificate(workdir: Path) -> Path:
     return cert
 
 
-def client_context(cert: Path) -> ssl.SSLContext:
-    """Trusts ``cert`` (self-signed) and nothing else; the host name is checked."""
-    return ssl.create_default_context(cafile=str(cert))  # no ALPN offered, as by wrk
+def client_context(cert: Path, alpn: list[str] | None = None) -> ssl.SSLContext:
+    """Trusts ``cert`` (self-signed) and nothing else; the host name is checked. No ALPN
+    offered unless ``alpn`` (as by wrk; h2load offers h2)."""
+    context = ssl.create_default_context(cafile=str(cert))
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    return context
 
 
-def wrap(sock: socket.socket, cert: Path, host: str) -> ssl.SSLSocket:
-    return client_context(cert).wrap_socket(sock, server_hostname=host)
+def wrap(
+    sock: socket.socket, cert: Path, host: str, alpn: list[str] | None = None
+) -> ssl.SSLSocket:
+    return client_context(cert, alpn).wrap_socket(sock, server_hostname=host)
 
 
 def session(host: str, port: int, cert: Path, timeout: float = 5.0) -> str:

@@ -10,7 +10,10 @@
 #   connection_made(transport) ─▶ server preface (SETTINGS, WINDOW_UPDATE); h2c: 101 +
 #                                 stream 1 from the upgrade request
 #   data_received(bytes)       ─▶ count_frames (flood budgets, before h2 parses anything)
-#                                 h2.receive_data ─▶ events
+#                                 receive_requests: the leading whole HEADERS+END_STREAM
+#                                   frames, on h2's own stream objects without its frame
+#                                   machinery ─▶ request_received
+#                                 h2.receive_data(the rest) ─▶ events
 #                                   RequestReceived ─▶ scope, H2Stream + HTTPCycle
 #                                   DataReceived    ─▶ cycle.feed_body (held back while the
 #                                                      app has unread body: one chunk, not
@@ -27,8 +30,11 @@
 #                                 second GOAWAY of a graceful shutdown
 #   shutdown()                 ─▶ GOAWAY(2^31-1) + PING, then GOAWAY(last stream) on the ACK
 #
-# The seam for a compiled HPACK codec and compiled header checks is new_engine() in h2.pyx:
-# it builds the h2 connection (encoder, decoder, validation flags) and nothing else.
+# new_engine() in h2.pyx builds the h2 connection: fastcorn.protocol.hpack's compiled codec,
+# h2's own header validation off. The checks h2 would make run here instead, from
+# fastcorn.protocol.h2headers: a malformed request or trailers is a stream error
+# (RST_STREAM PROTOCOL_ERROR, RFC 9113 8.1.1), not the connection error h2 makes of it;
+# an HPACK error ends the connection with COMPRESSION_ERROR (RFC 9113 4.3).
 
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 
@@ -36,6 +42,7 @@ from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 cdef class H2Stream(Stream):
     # One request on one stream; the Stream its HTTPCycle writes to.
     cdef H2Connection conn
+    cdef object engine_stream      # h2's stream object (h2.stream.H2Stream), None if unknown
     cdef readonly int stream_id
     cdef readonly HTTPCycle cycle
     cdef bint is_head
@@ -79,6 +86,7 @@ cdef class H2Connection:
     cdef list to_start             # streams of this read whose app starts after it
     cdef list cancelling           # reset streams whose app still runs
     cdef Py_ssize_t open_streams   # our concurrency count (REFUSED_STREAM at the limit)
+    cdef Py_ssize_t engine_stream_bound  # h2's own bound on open streams (raise_limits)
     cdef tuple client
     cdef tuple server
     cdef str scheme
@@ -97,6 +105,8 @@ cdef class H2Connection:
     cdef int goaway_stage          # graceful shutdown: 0, 1 (first GOAWAY + PING), 2 (final)
     cdef int last_stream_id        # streams above it are refused after the final GOAWAY
     cdef bint push_allowed
+    cdef list defaults_given       # state.default_headers when `defaults` was made from it
+    cdef list defaults             # those fields checked (h2headers.add_outbound)
     # flood accounting, per window of the coarse clock
     cdef double window_end
     cdef Py_ssize_t control_frames
@@ -109,7 +119,11 @@ cdef class H2Connection:
     cdef unsigned char head[9]
 
     cdef int count_frames(self, bytes data) except -1
+    cdef Py_ssize_t receive_requests(self, bytes data) except -1
     cdef bint over_budget(self)
+    cdef compression_error(self)
+    cdef malformed(self, int stream_id)
+    cdef list default_fields(self)
     cdef handle_events(self, list events)
     cdef request_received(self, int stream_id, list headers, bint ended)
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head)
@@ -120,6 +134,11 @@ cdef class H2Connection:
     cdef send_head(self, H2Stream s, int status, list headers, bytes body, bint more_body)
     cdef send_body(self, H2Stream s, bytes body, bint more_body)
     cdef bint push_out(self, H2Stream s) except -1
+    # frames written into h2's buffer on h2's stream state (see h2.pyx)
+    cdef int send_headers(self, H2Stream s, list fields, bint end_stream,
+                          bint informational) except -1
+    cdef int send_data(self, object engine_stream, int stream_id, bytes chunk,
+                       bint end_stream) except -1
     cdef unblock(self)
     cdef unlist(self, H2Stream s)
     cdef response_done(self, H2Stream s)

@@ -14,22 +14,32 @@ See h2.pxd for the call flow. Rules kept here:
 from base64 import urlsafe_b64decode as _b64decode
 from binascii import Error as _Base64Error
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memcpy
 
 from h2 import events as _events
 from h2.config import H2Configuration as _H2Configuration
+from h2.connection import AllowedStreamIDs as _AllowedStreamIDs
 from h2.connection import ConnectionState as _ConnectionState
 from h2.connection import H2Connection as _H2Engine
 from h2.exceptions import ProtocolError as _ProtocolError
-from h2.settings import Settings as _Settings
 from h2.settings import SettingCodes as _SettingCodes
+from h2.settings import Settings as _Settings
+from h2.stream import StreamInputs as _StreamInputs
+from h2.stream import StreamState as _StreamState
+from h2.stream import _transitions
+from hpack.exceptions import HPACKError as _HPACKError
+from hpack.exceptions import OversizedHeaderListError as _OversizedHeaderListError
 from hyperframe.frame import GoAwayFrame as _GoAwayFrame
 
 from fastcorn._parser cimport target_query
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
 from fastcorn.asgi.tls import tls_extension
+from fastcorn.protocol.h2headers cimport add_outbound, check_request, take_regular
+from fastcorn.protocol.h2headers import HeaderError as _HeaderError
+from fastcorn.protocol.h2headers import check_push_request_headers as _check_push_request
+from fastcorn.protocol.hpack import install as _install_hpack
 
 cdef object RequestReceived = _events.RequestReceived
 cdef object DataReceived = _events.DataReceived
@@ -41,6 +51,10 @@ cdef object ConnectionTerminated = _events.ConnectionTerminated
 cdef object PingAckReceived = _events.PingAckReceived
 cdef object TrailersReceived = _events.TrailersReceived
 cdef object H2ProtocolError = _ProtocolError
+cdef object HeaderError = _HeaderError
+cdef object HPACKError = _HPACKError
+cdef object OversizedHeaderListError = _OversizedHeaderListError
+cdef object check_push_request = _check_push_request
 cdef object GoAwayFrame = _GoAwayFrame
 cdef object b64decode = _b64decode
 cdef object Base64Error = _Base64Error
@@ -48,12 +62,59 @@ cdef object INITIAL_WINDOW_SIZE = _SettingCodes.INITIAL_WINDOW_SIZE
 cdef object ENABLE_PUSH = _SettingCodes.ENABLE_PUSH
 cdef object _ServerOpen = _ConnectionState.SERVER_OPEN
 cdef object _Closed = _ConnectionState.CLOSED
+cdef object SEND_HEADERS = _StreamInputs.SEND_HEADERS
+cdef object SEND_INFORMATIONAL_HEADERS = _StreamInputs.SEND_INFORMATIONAL_HEADERS
+cdef object SEND_DATA = _StreamInputs.SEND_DATA
+cdef object SEND_END_STREAM = _StreamInputs.SEND_END_STREAM
+cdef object RECV_HEADERS = _StreamInputs.RECV_HEADERS
+cdef object RECV_END_STREAM = _StreamInputs.RECV_END_STREAM
+cdef object CLIENT_STREAMS = _AllowedStreamIDs.ODD
+cdef object STREAM_CLOSED_STATE = _StreamState.CLOSED
+
+
+cdef list transitions_of(object input_):
+    """h2's stream transitions on ``input_``, indexed by state (StreamState is an IntEnum):
+    (function, target state), or None where h2 refuses the input."""
+    table = [None] * (max(int(state) for state in _StreamState) + 1)
+    for state in _StreamState:
+        table[int(state)] = _transitions.get((state, input_))
+    return table
+
+
+cdef list T_SEND_HEADERS = transitions_of(SEND_HEADERS)
+cdef list T_SEND_INFORMATIONAL_HEADERS = transitions_of(SEND_INFORMATIONAL_HEADERS)
+cdef list T_SEND_DATA = transitions_of(SEND_DATA)
+cdef list T_SEND_END_STREAM = transitions_of(SEND_END_STREAM)
+cdef list T_RECV_HEADERS = transitions_of(RECV_HEADERS)
+cdef list T_RECV_END_STREAM = transitions_of(RECV_END_STREAM)
+
+
+cdef step(object machine, list table, object input_):
+    """machine.process_input(input_), from h2's own transition table, without its
+    per-call type check and Enum hashing (a third of a request's remaining cost)."""
+    cdef Py_ssize_t state = machine.state
+    entry = table[state] if 0 <= state < len(table) else None
+    if entry is None:
+        return machine.process_input(input_)  # h2 closes the stream and raises
+    func, target = <tuple>entry
+    previous = machine.state
+    machine.state = target
+    if func is not None:
+        try:
+            func(machine, previous)
+        except H2ProtocolError:
+            machine.state = STREAM_CLOSED_STATE
+            raise
+        except AssertionError as error:
+            machine.state = STREAM_CLOSED_STATE
+            raise H2ProtocolError(error) from error
 
 cdef enum:
     # RFC 9113 section 7 error codes
     NO_ERROR = 0
     PROTOCOL_ERROR = 1
     INTERNAL_ERROR = 2
+    COMPRESSION_ERROR = 9
     REFUSED_STREAM = 7
     CANCEL = 8
     ENHANCE_YOUR_CALM = 11
@@ -61,6 +122,11 @@ cdef enum:
     FRAME_DATA = 0
     FRAME_HEADERS = 1
     FRAME_CONTINUATION = 9
+    FRAME_GOAWAY = 7
+    FLAG_END_HEADERS = 4
+    FLAG_PADDED = 8
+    FLAG_PRIORITY = 0x20
+    GOAWAY_SIZE = 17  # frame header, last stream id, error code: no debug data
     FLAG_END_STREAM = 1
     PREFACE_SIZE = 24
     MAX_STREAM_ID = 0x7FFFFFFF
@@ -77,6 +143,7 @@ cdef str S_HTTPS = "https"
 cdef str V_2 = "2"
 cdef bytes EMPTY = b""
 cdef bytes H_STATUS = b":status"
+cdef bytes M_GET = b"GET"
 cdef bytes H_CONTENT_LENGTH = b"content-length"
 cdef bytes H_CONTENT_TYPE = b"content-type"
 cdef bytes H_HOST = b"host"
@@ -84,6 +151,7 @@ cdef bytes H_LINK = b"link"
 cdef bytes TEXT_PLAIN = b"text/plain; charset=utf-8"
 cdef bytes PING_DATA = b"fcgoaway"  # the PING of a graceful shutdown's first step
 cdef list STATUS = [str(i).encode() for i in range(600)]
+cdef list STATUS_FIELDS = [(H_STATUS, code) for code in STATUS]
 cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 cdef str M_HEAD = "HEAD"
@@ -103,21 +171,41 @@ cdef bytes UPGRADE_RESPONSE = (b"HTTP/1.1 101 Switching Protocols\r\n"
 
 # -- the engine -------------------------------------------------------------------------------
 
+cdef bytes frame_head(Py_ssize_t length, int kind, int flags, int stream_id):
+    """The 9-octet frame header (RFC 9113 4.1)."""
+    cdef bytes head = PyBytes_FromStringAndSize(NULL, 9)
+    cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(head)
+    p[0] = (length >> 16) & 0xFF
+    p[1] = (length >> 8) & 0xFF
+    p[2] = length & 0xFF
+    p[3] = kind
+    p[4] = flags
+    p[5] = (stream_id >> 24) & 0x7F
+    p[6] = (stream_id >> 16) & 0xFF
+    p[7] = (stream_id >> 8) & 0xFF
+    p[8] = stream_id & 0xFF
+    return head
+
+
 cdef object new_engine(object settings, ServerState state):
     """The h2 connection with fastcorn's settings: the one place that says which HPACK
-    codec and which header checks h2 uses (the seam for compiled ones: set
-    ``engine.encoder`` / ``engine.decoder`` and turn the validate/normalize flags off
-    here, once equivalent checks run elsewhere)."""
+    codec and which header checks h2 uses. The codec is fastcorn.protocol.hpack's; h2's
+    four validate/normalize passes are off because h2headers' checks run in this core
+    instead (check_request for every request, take_regular for trailers, add_outbound
+    for everything sent). h2 still tracks content-length against the DATA received."""
     config = _H2Configuration(
         client_side=False, header_encoding=None,
-        validate_inbound_headers=True, normalize_inbound_headers=True,
-        validate_outbound_headers=True, normalize_outbound_headers=True,
+        validate_inbound_headers=False, normalize_inbound_headers=False,
+        validate_outbound_headers=False, normalize_outbound_headers=False,
     )
     engine = _H2Engine(config=config)
+    _install_hpack(engine)
+    # HPACK bomb: decoding stops past the header list limit (h2 answers ENHANCE_YOUR_CALM).
+    # h2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledges it: the
+    # limit holds from the first byte instead.
+    engine.decoder.max_header_list_size = state.limit_request_head
     engine.local_settings = local_settings(settings, state, settings.max_concurrent_streams)
     engine.max_inbound_frame_size = settings.max_frame_size
-    # HPACK bomb: decoding stops past the header list limit (h2 answers ENHANCE_YOUR_CALM).
-    engine.decoder.max_header_list_size = state.limit_request_head
     return engine
 
 
@@ -190,15 +278,24 @@ cdef class H2Stream(Stream):
             raise RuntimeError(f"invalid informational status {status}")
         if cycle.response_started or self.reset or self.conn.closed:
             return
-        fields = [(H_STATUS, STATUS[status])]
-        fields.extend(headers)
-        self.conn.h2.send_headers(self.stream_id, fields)
+        fields = [STATUS_FIELDS[status]]
+        add_outbound(fields, headers, False, True)  # raises HeaderError: the app's error
+        self.conn.send_headers(self, fields, False, True)
         self.conn.flush_soon()
 
     cpdef send_trailers(self, HTTPCycle cycle, list headers):
+        cdef list fields = []
         if self.reset or self.conn.closed:
             return
-        self.trailer_fields = headers
+        try:
+            add_outbound(fields, headers, True, False)
+        except HeaderError:
+            # The body went out, the response is complete for the cycle: the stream must
+            # not be left open without its END_STREAM.
+            self.conn.reset_stream(self, INTERNAL_ERROR)
+            self.conn.flush_soon()
+            raise
+        self.trailer_fields = fields
         self.end_pending = True
         self.conn.push_out(self)
         self.conn.flush_soon()
@@ -222,9 +319,9 @@ cdef class H2Stream(Stream):
         for name, value in headers:
             if name != H_HOST and not name.startswith(b":"):
                 fields.append((name, value))
-        request = [(b":method", b"GET"), (b":scheme", conn.scheme.encode()),
-                   (b":authority", authority or b"localhost"), (b":path", target)]
-        request.extend(fields)
+        request = check_push_request(M_GET, conn.scheme.encode(), authority or b"localhost",
+                                     target, fields)  # raises HeaderError: the app's error
+        fields = request[4:]
         try:
             promised = conn.h2.get_next_available_stream_id()
             conn.h2.push_stream(self.stream_id, promised, request)
@@ -314,8 +411,9 @@ cdef class H2Connection:
         # stream error); h2 would end the whole connection instead. So h2's own bound,
         # with the SETTINGS already serialized, is set above ours: it only stops a client
         # that opens far more streams in one read than it was ever allowed.
+        self.engine_stream_bound = 2 * self.settings.max_concurrent_streams + 100
         engine.local_settings = local_settings(
-            self.settings, self.state, 2 * self.settings.max_concurrent_streams + 100)
+            self.settings, self.state, self.engine_stream_bound)
 
     def connection_lost(self, exc):
         cdef H2Stream s
@@ -354,14 +452,27 @@ cdef class H2Connection:
         if self.over_budget():
             self.terminate(ENHANCE_YOUR_CALM)
             return
+        cdef Py_ssize_t taken = self.receive_requests(data)
+        if self.dead:
+            self.flush()
+            return
+        if taken == PyBytes_GET_SIZE(data):
+            self.start_streams()
+            self.flush()
+            return
+        if taken:
+            data = data[taken:]
         try:
             events = self.receive_data(data)
-        except H2ProtocolError:
+        except H2ProtocolError as error:
             # h2 queued the GOAWAY with the error's code (PROTOCOL_ERROR, FRAME_SIZE_ERROR,
             # ENHANCE_YOUR_CALM for an HPACK bomb, ...): send it and close. A bad preface
             # fails before h2 gets that far: its GOAWAY is ours.
             if self.h2.state_machine.state is not _Closed:
                 self.goaway(0, PROTOCOL_ERROR)
+            elif isinstance(error.__cause__, HPACKError) and not isinstance(
+                    error.__cause__, OversizedHeaderListError):
+                self.compression_error()
             self.flush()
             self.close_transport()
             return
@@ -437,6 +548,97 @@ cdef class H2Connection:
                 self.control_frames += 1
         return 0
 
+    cdef Py_ssize_t receive_requests(self, bytes data) except -1:
+        """The requests that open a read, taken without h2's frame machinery: how many
+        bytes of ``data`` were; h2 gets the rest.
+
+        h2 parses every frame into hyperframe objects, logs its repr, walks every stream
+        to count the open ones and builds two events per request: two thirds of a
+        request's cost under h2load. The frames taken here are the common case only:
+        whole HEADERS frames with END_HEADERS and END_STREAM, neither padded nor with
+        priority, within the frame size, each opening a new client stream on an open
+        connection with nothing of h2's own pending (a partial frame, a header block
+        awaiting CONTINUATION, the preface). For each, what h2 would do to its state is
+        done with h2's own objects: the block decoded by the connection's decoder, the
+        stream made by h2 (its bound on open streams kept), fed RECV_HEADERS and
+        RECV_END_STREAM, its content-length read; then request_received as for h2's
+        RequestReceived. The first frame that is anything else ends the walk."""
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 0, length
+        cdef int flags, stream_id
+        cdef list headers
+        engine = self.h2
+        incoming = engine.incoming_buffer
+        if (engine.state_machine.state is not _ServerOpen or incoming._preamble_len
+                or incoming._data or incoming._headers_buffer):
+            return 0
+        limit = engine.max_inbound_frame_size
+        streams = engine.streams
+        while i + 9 <= n:
+            length = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2]
+            flags = p[i + 4]
+            stream_id = ((p[i + 5] & 0x7F) << 24) | (p[i + 6] << 16) | (p[i + 7] << 8) | p[i + 8]
+            if (p[i + 3] != FRAME_HEADERS or i + 9 + length > n or length > limit
+                    or flags & (FLAG_PADDED | FLAG_PRIORITY)
+                    or (flags & (FLAG_END_HEADERS | FLAG_END_STREAM))
+                    != FLAG_END_HEADERS | FLAG_END_STREAM
+                    or not stream_id & 1 or stream_id <= engine.highest_inbound_stream_id):
+                break
+            if len(streams) >= self.engine_stream_bound and (
+                    engine.open_inbound_streams + 1 > self.engine_stream_bound):
+                break  # h2 ends the connection for it (TooManyStreamsError)
+            try:
+                headers = engine.decoder.decode(data[i + 9:i + 9 + length], raw=True)
+            except OversizedHeaderListError:
+                self.goaway(engine.highest_inbound_stream_id, ENHANCE_YOUR_CALM)
+                self.close_transport()
+                return i
+            except HPACKError:
+                self.goaway(engine.highest_inbound_stream_id, COMPRESSION_ERROR)
+                self.close_transport()
+                return i
+            try:
+                engine_stream = engine._begin_new_stream(stream_id, CLIENT_STREAMS)
+                machine = engine_stream.state_machine
+                step(machine, T_RECV_HEADERS, RECV_HEADERS)
+                step(machine, T_RECV_END_STREAM, RECV_END_STREAM)
+                engine_stream._initialize_content_length(headers)
+            except H2ProtocolError as error:
+                self.goaway(engine.highest_inbound_stream_id, error.error_code)
+                self.close_transport()
+                return i
+            i += 9 + length
+            self.request_received(stream_id, headers, True)
+            if self.dead:
+                return i
+        return i
+
+    cdef compression_error(self):
+        """A header block HPACK cannot decode leaves the decoder's table unknown: a
+        connection error of type COMPRESSION_ERROR (RFC 9113 4.3), where h2 queued its
+        GOAWAY with PROTOCOL_ERROR. That GOAWAY, the last frame h2 holds, is replaced."""
+        cdef bytes data = self.data_to_send()
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+        if n >= GOAWAY_SIZE and p[n - GOAWAY_SIZE + 3] == FRAME_GOAWAY:
+            data = data[:n - GOAWAY_SIZE]
+        if data and not self.closed:
+            self.transport.write(data)
+        self.goaway(self.h2.highest_inbound_stream_id, COMPRESSION_ERROR)
+
+    cdef malformed(self, int stream_id):
+        """A malformed request or trailers (RFC 9113 8.1.1): a stream error of type
+        PROTOCOL_ERROR; the connection and its other streams go on. Counted with the
+        refused streams: each costs the client one frame and us a reset."""
+        cdef H2Stream s = self.streams.get(stream_id)
+        self.resets += 1
+        if s is not None and not s.reset:
+            self.reset_stream(s, PROTOCOL_ERROR)
+            if self.resets > self.settings.max_reset_streams:
+                self.terminate(ENHANCE_YOUR_CALM)
+        else:
+            self.refuse(stream_id, PROTOCOL_ERROR)
+
     cdef bint over_budget(self):
         return self.control_frames > self.settings.max_control_frames + self.credit
 
@@ -465,7 +667,7 @@ cdef class H2Connection:
                                       event.stream_ended is not None)
             elif kind is StreamEnded:
                 s = self.streams.get(event.stream_id)
-                if s is not None and not s.request_ended:
+                if s is not None and not s.request_ended and not s.reset:
                     s.finish_request()
             elif kind is WindowUpdated:
                 if event.stream_id == 0:
@@ -482,7 +684,11 @@ cdef class H2Connection:
                 if ENABLE_PUSH in event.changed_settings:
                     self.push_allowed = bool(self.h2.remote_settings.enable_push)
             elif kind is TrailersReceived:
-                pass  # ASGI has no request trailers; the StreamEnded that follows ends the body
+                # ASGI has no request trailers; the StreamEnded that follows ends the body.
+                try:
+                    take_regular(event.headers, 0, [], False)
+                except HeaderError:
+                    self.malformed(event.stream_id)
             elif kind is PingAckReceived:
                 if event.ping_data == PING_DATA and self.goaway_stage == 1:
                     self.final_goaway()
@@ -493,8 +699,8 @@ cdef class H2Connection:
 
     cdef request_received(self, int stream_id, list headers, bint ended):
         cdef H2Stream s
-        cdef bytes name, value, path = None, authority = None, method_bytes = None
-        cdef bint has_host = False, has_protocol = False
+        cdef bytes path, authority, method_bytes, host
+        cdef list fields
         if self.closing and stream_id > self.last_stream_id:
             self.refuse(stream_id, REFUSED_STREAM)
             return
@@ -502,26 +708,12 @@ cdef class H2Connection:
             self.resets += 1
             self.refuse(stream_id, REFUSED_STREAM)
             return
-        fields = []
-        for field in headers:
-            name = field[0]
-            if PyBytes_GET_SIZE(name) and PyBytes_AS_STRING(name)[0] == b':':
-                value = field[1]
-                if name == b":method":
-                    method_bytes = value
-                elif name == b":path":
-                    path = value
-                elif name == b":authority":
-                    authority = value
-                elif name == b":protocol":
-                    has_protocol = True
-            else:
-                if name == H_HOST:
-                    has_host = True
-                fields.append(field)
-        if has_protocol:
-            # Extended CONNECT (RFC 8441) was not advertised: a malformed request.
-            self.refuse(stream_id, PROTOCOL_ERROR)
+        try:
+            # RFC 9113 8.2 and 8.3, with :protocol refused: extended CONNECT (RFC 8441) is
+            # not advertised.
+            method_bytes, _, authority, path, _, host, fields = check_request(headers, False)
+        except HeaderError:
+            self.malformed(stream_id)
             return
         method = METHODS.get(method_bytes)
         if method is None:
@@ -529,10 +721,10 @@ cdef class H2Connection:
         if method is M_CONNECT:
             self.respond_directly(stream_id, 501, b"CONNECT is not supported.", ended)
             return
-        if path is None or not (path.startswith(b"/") or (path == b"*" and method == "OPTIONS")):
-            self.refuse(stream_id, PROTOCOL_ERROR)
+        if not (path.startswith(b"/") or (path == b"*" and method == "OPTIONS")):
+            self.malformed(stream_id)
             return
-        if authority is not None and not has_host:
+        if authority is not None and host is None:
             fields.insert(0, (H_HOST, authority))
         s = self.new_stream(stream_id, self.build_scope(method, path, fields, True),
                             method is M_HEAD)
@@ -570,6 +762,7 @@ cdef class H2Connection:
         s.declared_length = -1
         s.out = EMPTY
         s.counted = True
+        s.engine_stream = self.h2.streams.get(stream_id)
         s.writing_paused = self.transport_paused
         self.open_streams += 1
         self.streams[stream_id] = s
@@ -622,9 +815,9 @@ cdef class H2Connection:
 
     cdef respond_directly(self, int stream_id, int status, bytes body, bint request_ended):
         """A response of the server's own, on a stream no app runs for."""
-        fields = [(H_STATUS, STATUS[status]), (H_CONTENT_TYPE, TEXT_PLAIN),
+        fields = [STATUS_FIELDS[status], (H_CONTENT_TYPE, TEXT_PLAIN),
                   (H_CONTENT_LENGTH, str(len(body)).encode())]
-        fields.extend(self.state.default_headers)
+        fields.extend(self.default_fields())
         try:
             self.h2.send_headers(stream_id, fields)
             self.h2.send_data(stream_id, body, end_stream=True)
@@ -645,22 +838,25 @@ cdef class H2Connection:
     # -- responses ----------------------------------------------------------------------
 
     cdef send_head(self, H2Stream s, int status, list headers, bytes body, bint more_body):
-        cdef Py_ssize_t declared = -1, size = PyBytes_GET_SIZE(body)
+        cdef Py_ssize_t declared = -1, size = PyBytes_GET_SIZE(body), i
         cdef bint no_body = status == 204 or status == 304
+        cdef list fields
+        cdef bytes name
         if s.reset or self.closed:
             return
-        fields = [(H_STATUS, STATUS[status])]
-        for field in headers:
-            name = field[0]
-            if type(name) is bytes and PyBytes_GET_SIZE(name) == 14 and (
-                    name == H_CONTENT_LENGTH or name.lower() == H_CONTENT_LENGTH):
-                if no_body:
-                    continue  # no content (RFC 9110 8.6): a stale length would be a lie
-                try:
-                    declared = int(field[1])
-                except ValueError:
-                    raise RuntimeError(f"invalid content-length {field[1]!r}") from None
-            fields.append(field)
+        fields = [STATUS_FIELDS[status]]
+        # the app's fields, lowercased and checked (RFC 9113 8.2); none, so no stale
+        # length, where there is no content (RFC 9110 8.6). Raises HeaderError.
+        add_outbound(fields, headers, False, no_body)
+        if not no_body:
+            for i in range(1, len(fields)):
+                field = fields[i]
+                name = field[0]
+                if PyBytes_GET_SIZE(name) == 14 and name == H_CONTENT_LENGTH:
+                    try:
+                        declared = int(field[1])
+                    except ValueError:
+                        raise RuntimeError(f"invalid content-length {field[1]!r}") from None
         if declared < 0 and not more_body and not no_body and (size or not s.is_head):
             fields.append((H_CONTENT_LENGTH, str(size).encode()))
         if s.is_head or no_body:
@@ -672,9 +868,9 @@ cdef class H2Connection:
             if declared >= 0 and (size > declared or (not more_body and size < declared)):
                 raise RuntimeError(f"response body of {size} bytes does not match its "
                                    f"content-length {declared}")
-        fields.extend(self.state.default_headers)
+        fields.extend(self.default_fields())
         end = not more_body and not size and not s.cycle.trailers
-        self.h2.send_headers(s.stream_id, fields, end_stream=end)
+        self.send_headers(s, fields, end, False)
         s.written_length = size
         if end:
             s.end_pending = False
@@ -720,13 +916,18 @@ cdef class H2Connection:
         engine = self.h2
         if s.reset or self.closed:
             return True
+        engine_stream = s.engine_stream if engine.state_machine.state is _ServerOpen else None
         remaining = PyBytes_GET_SIZE(s.out) - s.out_pos
         if self.transport_paused and remaining:
             # The client is not reading: the transport holds enough already.
             self.block(s)
             return False
         while remaining > 0:
-            window = engine.local_flow_control_window(s.stream_id)
+            if engine_stream is not None:
+                window = min(<Py_ssize_t>engine.outbound_flow_control_window,
+                             <Py_ssize_t>engine_stream.outbound_flow_control_window)
+            else:
+                window = engine.local_flow_control_window(s.stream_id)
             if window <= 0:
                 self.block(s)
                 return False
@@ -738,7 +939,10 @@ cdef class H2Connection:
             s.out_pos += frame
             remaining -= frame
             last = remaining == 0 and s.end_pending and s.trailer_fields is None
-            engine.send_data(s.stream_id, chunk, end_stream=last)
+            if engine_stream is not None:
+                self.send_data(engine_stream, s.stream_id, chunk, last)
+            else:
+                engine.send_data(s.stream_id, chunk, end_stream=last)
             self.credit += CREDIT_PER_DATA_FRAME
             if last:
                 s.end_pending = False
@@ -751,8 +955,11 @@ cdef class H2Connection:
         if s.end_pending:
             s.end_pending = False
             if s.trailer_fields is not None:
-                engine.send_headers(s.stream_id, s.trailer_fields, end_stream=True)
+                self.send_headers(s, s.trailer_fields, True, False)
                 s.trailer_fields = None
+            elif engine_stream is not None:
+                step(engine_stream.state_machine, T_SEND_END_STREAM, SEND_END_STREAM)
+                engine._data_to_send += frame_head(0, FRAME_DATA, FLAG_END_STREAM, s.stream_id)
             else:
                 engine.end_stream(s.stream_id)
             self.response_done(s)
@@ -761,6 +968,72 @@ cdef class H2Connection:
             s.writing_paused = False
             s.cycle.wake_writer()
         return True
+
+    # -- frames out, on h2's state ------------------------------------------------------
+    # h2's send_headers / send_data build hyperframe objects (a Flags set each), a
+    # validation-flags tuple, a generator per serialisation: about half of a request's
+    # cost. For a stream h2 knows on an open connection, the frames are written here into
+    # h2's own output buffer, after the same stream state-machine inputs h2 would give
+    # (its checks, its closing of the stream) and with the same window accounting; h2's
+    # connection state machine stays in SERVER_OPEN for these inputs. Anything else goes
+    # through h2's methods unchanged.
+
+    cdef int send_headers(self, H2Stream s, list fields, bint end_stream,
+                          bint informational) except -1:
+        """A HEADERS frame (and CONTINUATIONs past the frame size) for the stream."""
+        cdef bytes block
+        cdef Py_ssize_t size, limit, pos
+        engine = self.h2
+        engine_stream = s.engine_stream
+        if engine_stream is None or engine.state_machine.state is not _ServerOpen:
+            engine.send_headers(s.stream_id, fields, end_stream=end_stream)
+            return 0
+        machine = engine_stream.state_machine
+        # the state first: encoding changes the compression context for good
+        if informational:
+            step(machine, T_SEND_INFORMATIONAL_HEADERS, SEND_INFORMATIONAL_HEADERS)
+        else:
+            step(machine, T_SEND_HEADERS, SEND_HEADERS)
+        block = engine.encoder.encode(fields)
+        if end_stream:
+            step(machine, T_SEND_END_STREAM, SEND_END_STREAM)
+        size = PyBytes_GET_SIZE(block)
+        limit = engine.max_outbound_frame_size
+        out = engine._data_to_send
+        if size <= limit:
+            out += frame_head(size, FRAME_HEADERS, FLAG_END_HEADERS | (
+                FLAG_END_STREAM if end_stream else 0), s.stream_id)
+            out += block
+            return 0
+        out += frame_head(limit, FRAME_HEADERS, FLAG_END_STREAM if end_stream else 0,
+                          s.stream_id)
+        out += block[:limit]
+        pos = limit
+        while pos < size:
+            frame = min(limit, size - pos)
+            out += frame_head(frame, FRAME_CONTINUATION,
+                              FLAG_END_HEADERS if pos + frame == size else 0, s.stream_id)
+            out += block[pos:pos + frame]
+            pos += frame
+        return 0
+
+    cdef int send_data(self, object engine_stream, int stream_id, bytes chunk,
+                       bint end_stream) except -1:
+        """A DATA frame within the windows (push_out checked them), counted against
+        both as h2 counts them."""
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
+        engine = self.h2
+        machine = engine_stream.state_machine
+        step(machine, T_SEND_DATA, SEND_DATA)
+        if end_stream:
+            step(machine, T_SEND_END_STREAM, SEND_END_STREAM)
+        engine_stream.outbound_flow_control_window -= size
+        engine.outbound_flow_control_window -= size
+        out = engine._data_to_send
+        out += frame_head(size, FRAME_DATA, FLAG_END_STREAM if end_stream else 0, stream_id)
+        if size:
+            out += chunk
+        return 0
 
     cdef block(self, H2Stream s):
         s.writing_paused = True
@@ -818,6 +1091,19 @@ cdef class H2Connection:
         self.unlist(s)
         if self.streams.get(s.stream_id) is s:
             del self.streams[s.stream_id]
+        engine_stream = s.engine_stream
+        if engine_stream is not None:
+            s.engine_stream = None
+            machine = engine_stream.state_machine
+            if machine.state is STREAM_CLOSED_STATE:
+                # h2 drops a closed stream only when it next counts the open ones, which
+                # requests taken by receive_requests never make it do: dropped here as
+                # h2 drops it, its way of closing remembered (the stream's closed and
+                # closed_by, read off its state machine).
+                engine = self.h2
+                if engine.streams.get(s.stream_id) is engine_stream:
+                    del engine.streams[s.stream_id]
+                    engine._closed_streams[s.stream_id] = machine.stream_closed_by
         if not self.streams and not self.closed:
             if self.closing:
                 if self.goaway_stage != 1:
@@ -842,6 +1128,17 @@ cdef class H2Connection:
         self.release(s)
         if s.app_done or not s.started:
             self.forget(s)
+
+    cdef list default_fields(self):
+        """The server's default headers (a new list each second), checked as the app's
+        are, once per list."""
+        cdef list given = self.state.default_headers
+        if given is not self.defaults_given:
+            fields = []
+            add_outbound(fields, given, False, False)
+            self.defaults = fields
+            self.defaults_given = given
+        return self.defaults
 
     cdef acknowledge(self, int stream_id, Py_ssize_t size):
         if size > 0 and not self.closed:

@@ -46,5 +46,8 @@ cdef bint is_trailers(bytes value) noexcept       # te's one allowed value, any 
 cdef int check_regular(bytes name, bytes value, Regular kind) except -1
 # inbound regular fields from items[start:] into regular, cookies joined; a request's host
 cdef object take_regular(list items, Py_ssize_t start, list regular, bint request)
+# check_request_headers, for the core: (method, scheme, authority, path, protocol, host,
+# regular fields); raises HeaderError
+cdef tuple check_request(list items, bint allow_connect_protocol)
 # outbound: the app's fields normalised as h2 does, then checked
 cdef int add_outbound(list out, headers, bint trailers, bint drop_content_length) except -1

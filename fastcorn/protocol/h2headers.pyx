@@ -204,6 +204,13 @@ def check_request_headers(headers, bint allow_connect_protocol=False):
     sent, so :protocol may come with CONNECT. Raises HeaderError (malformed: RFC 9113 8.1.1
     makes that a stream error of type PROTOCOL_ERROR)."""
     cdef list items = headers if type(headers) is list else list(headers)
+    head = check_request(items, allow_connect_protocol)
+    return head[:5] + head[6:]
+
+
+cdef tuple check_request(list items, bint allow_connect_protocol):
+    """check_request_headers for the HTTP/2 core, without a Python call: also returns the
+    host field's value, ``(method, scheme, authority, path, protocol, host, regular)``."""
     cdef Py_ssize_t i = 0, count = len(items)
     cdef bytes name, value, host = None
     cdef bytes method = None, scheme = None, authority = None, path = None, protocol = None
@@ -260,7 +267,7 @@ def check_request_headers(headers, bint allow_connect_protocol=False):
         raise HeaderError("request without :authority or host")
     if authority is not None and host is not None and authority != host:
         raise HeaderError(f":authority {authority!r} and host {host!r} differ")
-    return (method, scheme, authority, path, protocol, regular)
+    return (method, scheme, authority, path, protocol, host, regular)
 
 
 def check_trailers(headers):

@@ -27,9 +27,26 @@ FLAGS = {
 
 
 def test_the_tls_scenarios() -> None:
-    assert TLS_SCENARIOS == ["hello-tls", "echo-tls", "handshake-tls"]
+    assert TLS_SCENARIOS == ["h2-hello-tls", "hello-tls", "echo-tls", "handshake-tls"]
     assert SCENARIOS["handshake-tls"].close and not SCENARIOS["hello-tls"].close
     assert all(SCENARIOS[name].scheme == "https" for name in TLS_SCENARIOS)
+
+
+def test_the_http2_scenarios_and_flags() -> None:
+    http2 = [name for name, s in SCENARIOS.items() if s.http2]
+    assert http2 == ["h2-hello", "h2-hello-tls"]
+    assert all(SCENARIOS[name].connections == 16 for name in http2)
+    for name in http2:
+        hypercorn = SERVERS["hypercorn-uvloop"].command(8443, SCENARIOS[name])
+        # its GOAWAY after 1000 requests per connection lifted (bench/hypercorn_h2.py)
+        assert hypercorn[hypercorn.index("-c") + 1] == "python:bench.hypercorn_h2"
+        granian = SERVERS["granian"].command(8443, SCENARIOS[name])
+        assert granian[granian.index("--http") + 1] == "2"
+    assert "-c" not in SERVERS["hypercorn-uvloop"].command(8443, SCENARIOS["hello"])
+    assert "--http" not in SERVERS["granian"].command(8443, SCENARIOS["hello"])
+    from bench import hypercorn_h2
+
+    assert hypercorn_h2.keep_alive_max_requests >= 2**31
 
 
 @pytest.mark.parametrize("scenario", TLS_SCENARIOS)

@@ -1,10 +1,11 @@
-"""Chunked bodies both ways and Expect: 100-continue, on a shared server per backend."""
+"""Chunked bodies both ways and Expect: 100-continue, on a shared server per backend; the
+httpx tests (streamed bodies both ways, as the ASGI app sees them) over HTTP/2 as well."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from tests.e2e.protocols import both_protocols, client, version
 from tests.e2e.rawhttp import Connection, chunked, connect, read_response, request
 
 # Every test here runs over http and https (the tls marker: tests/conftest.py).
@@ -34,15 +35,18 @@ def test_chunked_request_body_sent_in_pieces(basic_server):
         assert response.body == b"hello chunked world"
 
 
-def test_chunked_request_body_httpx_generator(basic_server):
+@both_protocols
+def test_chunked_request_body_httpx_generator(basic_server, protocol):
     def generate():
         for i in range(100):
             yield b"%04d" % i
 
-    response = httpx.post(basic_server.url + "/echo", content=generate(), timeout=10,
-                          verify=basic_server.verify)
-    assert response.status_code == 200
-    assert response.headers["x-request-chunked"] == "yes"
+    with client(basic_server, protocol) as c:
+        response = c.post("/echo", content=generate())
+    assert response.status_code == 200 and response.http_version == version(protocol)
+    # HTTP/1.1 frames a body of unknown length with chunks; HTTP/2 with DATA frames
+    chunked = "yes" if protocol == "http/1.1" else "no"
+    assert response.headers["x-request-chunked"] == chunked
     assert response.content == b"".join(b"%04d" % i for i in range(100))
 
 
@@ -54,9 +58,17 @@ def test_streamed_response_without_length_is_chunked(basic_server):
         assert response.header("content-length") is None
         assert response.chunks == [b"chunk-%d\n" % i for i in range(4)]
         assert conn.get("/").body == b"hello"  # the terminating chunk was sent
-    with httpx.stream("GET", basic_server.url + "/stream", params={"n": 3}, timeout=5,
-                      verify=basic_server.verify) as r:
-        assert r.headers["transfer-encoding"] == "chunked"
+
+
+@both_protocols
+def test_streamed_response_without_length_httpx(basic_server, protocol):
+    with client(basic_server, protocol) as c, c.stream("GET", "/stream",
+                                                       params={"n": 3}) as r:
+        assert r.http_version == version(protocol)
+        assert "content-length" not in r.headers
+        # chunked on HTTP/1.1; HTTP/2 has no transfer-encoding (RFC 9113 8.2.2)
+        expected = "chunked" if protocol == "http/1.1" else None
+        assert r.headers.get("transfer-encoding") == expected
         assert b"".join(r.iter_bytes()) == b"chunk-0\nchunk-1\nchunk-2\n"
 
 
@@ -86,9 +98,20 @@ def test_expect_100_continue_chunked(basic_server):
         assert read_response(reader).body == b"abcdef"
 
 
-def test_expect_100_continue_httpx(basic_server):
-    response = httpx.post(basic_server.url + "/echo", content=b"data",
-                          headers={"Expect": "100-continue"}, timeout=5,
-                          verify=basic_server.verify)
-    assert response.status_code == 200
+@both_protocols
+def test_expect_100_continue_httpx(basic_server, protocol):
+    with client(basic_server, protocol) as c:
+        response = c.post("/echo", content=b"data", headers={"Expect": "100-continue"})
+    assert response.status_code == 200 and response.http_version == version(protocol)
     assert response.content == b"data"
+
+
+@both_protocols
+def test_large_request_body_reaches_the_app_whole(basic_server, protocol):
+    body = bytes(range(256)) * 4096  # 1 MiB: many DATA frames, window updates on HTTP/2
+    with client(basic_server, protocol) as c:
+        response = c.post("/echo", content=body)
+        assert response.status_code == 200 and response.http_version == version(protocol)
+        assert response.headers["x-received-bytes"] == str(len(body))
+        assert response.content == body
+        assert c.get("/").text == "hello"  # the same connection goes on

@@ -1,4 +1,5 @@
-"""Keep-alive, pipelining, HEAD, response heads and Upgrade, on a shared server per backend."""
+"""Keep-alive, pipelining, HEAD, response heads and Upgrade, on a shared server per backend;
+the httpx tests of ASGI semantics (the scope, HEAD, an app's error) over HTTP/2 as well."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import subprocess
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-import httpx
 import pytest
 
+from tests.e2e.protocols import both_protocols, client, version
 from tests.e2e.rawhttp import Connection, chunked, exchange, request
 
 # Every test here runs over http and https (the tls marker: tests/conftest.py).
@@ -25,27 +26,34 @@ def test_listening_line_names_the_scheme(basic_server, scheme):
     assert basic_server.address.startswith(f"{scheme}://127.0.0.1:"), basic_server.address
 
 
-def test_keep_alive_httpx(basic_server):
+@both_protocols
+def test_keep_alive_httpx(basic_server, protocol):
     ports = set()
-    with httpx.Client(base_url=basic_server.url, timeout=5,
-                      verify=basic_server.verify) as client:
+    with client(basic_server, protocol) as c:
         for i in range(5):
-            response = client.get("/info", params={"i": i})
+            response = c.get("/info", params={"i": i})
             assert response.status_code == 200
+            assert response.http_version == version(protocol)
             assert response.json()["query_string"] == f"i={i}"
             ports.add(tuple(response.json()["client"]))
     assert len(ports) == 1, f"the requests used {len(ports)} connections, not one"
 
 
-def test_keep_alive_raw_socket(basic_server):
-    with Connection(basic_server) as conn:
-        for i in range(5):
-            response = conn.get(f"/info?i={i}")
-            assert response.status == 200
-            assert response.header("connection") in (None, "keep-alive")
-            assert response.json()["query_string"] == f"i={i}"
-        conn.send(request("POST", "/echo", body=b"last one"))
-        assert conn.response().body == b"last one"
+@both_protocols
+def test_scope_httpx(basic_server, protocol):
+    with client(basic_server, protocol) as c:
+        response = c.get("/info", params={"q": "a b"}, headers={"x-test": "v", "cookie": "a=1"})
+    scope = response.json()
+    assert scope["http_version"] == ("2" if protocol == "h2" else "1.1")
+    assert scope["method"] == "GET" and scope["path"] == "/info"
+    assert scope["query_string"] == "q=a+b"
+    headers = scope["headers"]
+    assert not any(name.startswith(":") for name, _ in headers)  # never pseudo-headers
+    # HTTP/2's :authority is the host header
+    assert [name for name, _ in headers].count("host") == 1
+    assert ["host", f"127.0.0.1:{basic_server.port}"] in headers
+    assert ["x-test", "v"] in headers and ["cookie", "a=1"] in headers
+    assert scope["server"] == ["127.0.0.1", basic_server.port]
 
 
 def test_pipelining_three_requests_in_one_send(basic_server):
@@ -73,10 +81,17 @@ def test_head_has_length_and_no_body(basic_server):
         get = conn.get("/")
         assert get.status_line == b"HTTP/1.1 200 OK\r\n"
         assert get.body == b"hello"
-    response = httpx.head(basic_server.url + "/", timeout=5, verify=basic_server.verify)
-    assert response.status_code == 200
-    assert response.headers["content-length"] == "5"
-    assert response.content == b""
+
+
+
+@both_protocols
+def test_head_httpx(basic_server, protocol):
+    with client(basic_server, protocol) as c:
+        response = c.head("/")
+        assert response.status_code == 200 and response.http_version == version(protocol)
+        assert response.headers["content-length"] == "5"
+        assert response.content == b""
+        assert c.get("/").text == "hello"  # no stray body on the connection
 
 
 def test_status_line_has_reason_phrase(basic_server):
@@ -114,6 +129,19 @@ def test_app_exception_is_a_plain_500(basic_server):
         conn.assert_closed()
     basic_server.wait_for_output("deliberate failure in the app", since=mark)
     assert exchange(basic_server, request("GET", "/")).status == 200
+
+
+@both_protocols
+def test_app_exception_is_a_plain_500_httpx(basic_server, protocol):
+    mark = basic_server.mark()
+    with client(basic_server, protocol) as c:
+        response = c.get("/error")
+        assert response.status_code == 500 and response.http_version == version(protocol)
+        assert b"Traceback" not in response.content
+        assert b"deliberate failure" not in response.content
+        # HTTP/1.1 closes the connection after it; HTTP/2 resets nothing but the stream
+        assert c.get("/").text == "hello"
+    basic_server.wait_for_output("deliberate failure in the app", since=mark)
 
 
 def test_upgrade_to_an_unknown_protocol_is_served_as_http(basic_server):
