@@ -224,7 +224,8 @@ def test_cleartext_beside_tls(serve: Callable[..., Any], certs: Certs) -> None:
     server = serve(APP, *certs.args, "--insecure-bind", "127.0.0.1:0")
     server.wait_for_output(r"fastcorn listening on http://")  # logged after the TLS one
     response = httpx.get(f"http://127.0.0.1:{tls_port(server, 'http')}/")
-    assert response.json() == {"scheme": "http", "extensions": [], "tls": None}
+    assert response.json() == {"scheme": "http", "tls": None, "extensions": [
+        "http.response.pathsend", "http.response.zerocopysend"]}
     response = httpx.get(f"https://127.0.0.1:{tls_port(server)}/",
                          verify=certs.client_context())
     assert response.json()["scheme"] == "https"
