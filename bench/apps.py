@@ -8,12 +8,18 @@ Routes (by path):
 - ``/seed``: the "simple echo application" of the article that introduced trio
   support in hypercorn: GET echoes the query string, POST echoes the body.
 - ``/ws``: WebSocket echo (text and bytes) until the client disconnects.
+- ``/file``: a 10 MiB file (FILE_PATH, written at import when missing) with
+  Content-Length: by ``http.response.pathsend`` where the server advertises it (fastcorn,
+  granian), else read in 64 KiB pieces and sent as body messages (what Starlette's
+  FileResponse does, without its worker thread).
 
 Lifespan is accepted and acknowledged, so no server needs a special flag.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -32,6 +38,37 @@ def _headers(length: int) -> list[tuple[bytes, bytes]]:
 
 
 _HELLO_HEADERS = _headers(len(HELLO))
+FILE_BODY = b"fastcorn-bench!\n" * (10 * 1024 * 1024 // 16)  # 10 MiB
+FILE_PATH = os.path.join(tempfile.gettempdir(), "fastcorn-bench-10MiB.bin")
+_FILE_HEADERS = [(b"content-type", b"application/octet-stream"),
+                 (b"content-length", str(len(FILE_BODY)).encode())]  # fmt: skip
+_FILE_PIECE = 65536
+
+
+def _write_file() -> None:
+    try:
+        if os.path.getsize(FILE_PATH) == len(FILE_BODY):
+            return
+    except OSError:
+        pass
+    part = f"{FILE_PATH}.{os.getpid()}"
+    with open(part, "wb") as fh:
+        fh.write(FILE_BODY)
+    os.replace(part, FILE_PATH)  # atomic: servers starting together never read half a file
+
+
+_write_file()
+
+
+async def _send_file(scope: Scope, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": _FILE_HEADERS})
+    if "http.response.pathsend" in scope.get("extensions", {}):
+        await send({"type": "http.response.pathsend", "path": FILE_PATH})
+        return
+    with open(FILE_PATH, "rb") as fh:
+        while piece := fh.read(_FILE_PIECE):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 _BIG_HEADERS = _headers(len(BIG))
 
 
@@ -89,6 +126,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         elif path == "/big":
             await send({"type": "http.response.start", "status": 200, "headers": _BIG_HEADERS})
             await send({"type": "http.response.body", "body": BIG})
+        elif path == "/file":
+            await _send_file(scope, send)
         elif path == "/seed":
             if scope["method"] == "POST":
                 await _respond(send, await _read_body(receive))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.apps import BIG, HELLO
+from bench.apps import BIG, FILE_BODY, HELLO
 
 ECHO_BODY = b"x" * 1024
 SEED_QUERY = b"name=fastcorn&value=42"
@@ -64,6 +64,16 @@ SCENARIOS: dict[str, Scenario] = {
             "echo", "wrk", "/echo", ECHO_BODY, "POST", ECHO_BODY, about="POST 1 KiB, echoed back"
         ),
         Scenario("big", "wrk", "/big", BIG, about="GET of a 100 KiB body"),
+        Scenario(
+            "file",
+            "wrk",
+            "/file",
+            FILE_BODY,
+            connections=8,
+            about="GET of a 10 MiB file: pathsend where advertised, else read and sent "
+            "in 64 KiB pieces",
+            with_ceilings=False,
+        ),
         Scenario("pipelined", "wrk", "/hello", HELLO, pipeline=16, about="GET hello, 16 per write"),
         Scenario("many", "wrk", "/hello", HELLO, connections=1000, about="1,000 keep-alive conns"),
         Scenario(

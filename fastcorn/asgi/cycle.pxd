@@ -95,6 +95,12 @@ cdef class Stream:
     cpdef send_informational(self, HTTPCycle cycle, int status, list headers)  # 1xx: 103
     cpdef send_trailers(self, HTTPCycle cycle, list headers)  # after the last body
     cpdef push(self, HTTPCycle cycle, str path, list headers)  # HTTP/2 server push
+    # Body bytes straight from a file descriptor (pathsend, zerocopysend; asgi/files.pyx):
+    # an awaitable that sends them without copying them through Python, or None when this
+    # stream has no such path (TLS, HTTP/2 frames, chunked coding), and the cycle reads the
+    # file and sends it through send_body instead. The base class returns None.
+    cpdef object send_file(self, HTTPCycle cycle, int fd, Py_ssize_t offset,
+                           Py_ssize_t count, bint more_body)
     # The app is waiting for body it does not have: answer 100-continue, resume reading.
     cpdef want_body(self, HTTPCycle cycle)
     cpdef cycle_done(self, HTTPCycle cycle)

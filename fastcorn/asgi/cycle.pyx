@@ -41,6 +41,8 @@ cdef str T_BODY = "http.response.body"
 cdef str T_TRAILERS = "http.response.trailers"
 cdef str T_PUSH = "http.response.push"
 cdef str T_EARLY_HINT = "http.response.early_hint"
+cdef str T_PATHSEND = "http.response.pathsend"
+cdef str T_ZEROCOPYSEND = "http.response.zerocopysend"
 cdef str X_TRAILERS = "http.response.trailers"
 cdef str K_TRAILERS = "trailers"
 cdef str K_MORE_TRAILERS = "more_trailers"
@@ -53,6 +55,18 @@ cdef enum:
     # slot): counted so that 2-byte chunks cannot hold 30x their size under the high-water
     # mark, which is a count of memory held, not of payload.
     CHUNK_OVERHEAD = 64
+
+
+cdef object send_file_message = None
+
+
+cdef object file_sender():
+    # fastcorn.asgi.files cimports this module, so it is imported on its first use rather
+    # than while this one initialises.
+    global send_file_message
+    if send_file_message is None:
+        from fastcorn.asgi.files import send_file_message
+    return send_file_message
 
 
 cdef class Done:
@@ -167,6 +181,10 @@ cdef class Stream:
 
     cpdef push(self, HTTPCycle cycle, str path, list headers):
         raise NotImplementedError(f"{type(self).__name__} has no server push")
+
+    cpdef object send_file(self, HTTPCycle cycle, int fd, Py_ssize_t offset,
+                           Py_ssize_t count, bint more_body):
+        return None  # no zero-copy path: the cycle reads the file (asgi/files.pyx)
 
     cpdef want_body(self, HTTPCycle cycle):
         pass
@@ -390,6 +408,8 @@ cdef class HTTPCycle:
             if not self.response_complete and not self.body_ended and not self.disconnected:
                 self.stream.push(self, message["path"], list(message.get(K_HEADERS, ())))
             return DONE
+        if message_type == T_PATHSEND or message_type == T_ZEROCOPYSEND:
+            return file_sender()(self, message)
         raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
 
     cdef _flush_head(self):

@@ -18,6 +18,13 @@ from fastcorn.asgi.proxy import ProxiedAddress as _ProxiedAddress
 cdef object unquote = _unquote
 cdef object ProxiedAddress = _ProxiedAddress
 cdef str S_HTTP = "http"
+# The ASGI extensions every HTTP stream serves (asgi/files.pyx sends files for all of them,
+# zero-copy where the stream and transport allow it), in each request's own extensions
+# dict; the empty dicts inside carry nothing and are shared.
+cdef dict HTTP_EXTENSIONS = {
+    "http.response.pathsend": {},
+    "http.response.zerocopysend": {},
+}
 
 
 cdef tuple address(object addr):
@@ -80,10 +87,11 @@ cdef dict http_scope(ServerState state, dict template, str http_version, str met
     scope["query_string"] = query
     scope["headers"] = headers
     scope["state"] = state.lifespan_state.copy()
-    if tls is None:
-        scope["extensions"] = {}
-    else:
-        scope["extensions"] = {"tls": (<dict>tls).copy()}
+    # A copy costs ~310 instructions (1% of a request), a dict literal ~560.
+    extensions = HTTP_EXTENSIONS.copy()
+    if tls is not None:
+        extensions["tls"] = (<dict>tls).copy()
+    scope["extensions"] = extensions
     if type(template) is not dict:
         # A ProxiedTemplate: the peer is a trusted proxy (see http_template).
         apply_proxy_headers((<ProxiedTemplate>template).policy, scope, headers)

@@ -28,11 +28,12 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.sendfile import transport_sendfile
 from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
 from fastcorn.protocol.base import CoreFactory
 
@@ -59,6 +60,11 @@ class AsyncioRuntime:
     # -- the Runtime interface (fastcorn.asgi.types; spawn and create_waiter above) --
     def cancel(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
+
+    # -- fastcorn.protocol.base.SendsFiles --
+    def sendfile(self, transport: Any, fd: int, offset: int,
+                 count: int) -> Awaitable[None] | None:
+        return transport_sendfile(self.loop, transport, fd, offset, count)
 
     # -- the server's --
     def start(self, async_fn: Callable[[], Any]) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -83,6 +84,9 @@ class TrioTransport:
         self.resume_event: trio.Event | None = None
         self.writing_paused = False
         self.eof_written = False  # write_eof() was called: shut the write side once flushed
+        # A file is being sent (sendfile): writes meanwhile wait in the buffer, after it.
+        self.sending_file = False
+        self.flushed: trio.Event | None = None  # set once the flusher has emptied the buffer
         self.closed_event: trio.Event | None = None  # see wait_closed()
         try:
             self.peername = sock.getpeername()
@@ -110,7 +114,7 @@ class TrioTransport:
             return
         if self.eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")  # as asyncio's
-        if not self.buffer:
+        if not self.buffer and not self.sending_file:
             try:
                 sent = self.sock.send(data)
             except BlockingIOError:
@@ -123,7 +127,7 @@ class TrioTransport:
             self.buffer += memoryview(data)[sent:]
         else:
             self.buffer += data
-        if not self.flushing:
+        if not self.flushing and not self.sending_file:
             self.flushing = True
             self.nursery.start_soon(self._flush)
         if len(self.buffer) > HIGH_WATER and not self.writing_paused:
@@ -149,10 +153,59 @@ class TrioTransport:
             self.abort()
         finally:
             self.flushing = False
+            if self.flushed is not None:
+                self.flushed.set()
         if self.closing:
             self.abort()
         elif self.eof_written and not self.closed:
             self._shutdown_write()
+
+    def sendfile(self, fd: int, offset: int, count: int) -> Awaitable[None] | None:
+        """``count`` bytes of ``fd`` from ``offset`` by ``sendfile(2)``, after what is
+        buffered (fastcorn.protocol.base.SendsFiles); None once closing."""
+        if self.closed or self.closing or self.sending_file:
+            return None
+        return self._sendfile(fd, offset, count)
+
+    async def _sendfile(self, fd: int, offset: int, count: int) -> None:
+        while self.flushing and not self.closed:  # what was written before goes first
+            self.flushed = trio.Event()
+            await self.flushed.wait()
+        self.flushed = None
+        self.sending_file = True
+        try:
+            while count > 0:
+                if self.closed:
+                    raise ConnectionResetError("the connection closed while a file was sent")
+                try:
+                    sent = os.sendfile(self.sock.fileno(), fd, offset, count)
+                except BlockingIOError:
+                    # Full: the core hears of it as of a full buffer (its write timeout).
+                    if not self.writing_paused:
+                        self.writing_paused = True
+                        self.protocol.pause_writing()
+                    await trio.lowlevel.wait_writable(self.sock)
+                    continue
+                except OSError:
+                    self.abort()
+                    raise
+                if sent == 0:
+                    raise EOFError(f"the file ended {count} bytes early")
+                offset += sent
+                count -= sent
+                if self.writing_paused:
+                    self.writing_paused = False
+                    self.protocol.resume_writing()
+        except trio.ClosedResourceError as exc:  # aborted under the wait
+            raise ConnectionResetError("the connection closed while a file was sent") from exc
+        finally:
+            self.sending_file = False
+            if self.writing_paused and not self.buffer:
+                self.writing_paused = False
+                self.protocol.resume_writing()
+            if self.buffer and not self.closed and not self.flushing:
+                self.flushing = True
+                self.nursery.start_soon(self._flush)
 
     def can_write_eof(self) -> bool:
         return True
@@ -532,6 +585,14 @@ class TrioRuntime:
 
     def create_waiter(self) -> TrioWaiter:
         return TrioWaiter()
+
+    # -- fastcorn.protocol.base.SendsFiles --
+    def sendfile(self, transport: Any, fd: int, offset: int,
+                 count: int) -> Awaitable[None] | None:
+        # A TrioTLSTransport encrypts in Python: the kernel cannot send its file.
+        if type(transport) is not TrioTransport:
+            return None
+        return transport.sendfile(fd, offset, count)
 
     # -- the server's --
     def start(self, async_fn: Callable[[], Any]) -> None:

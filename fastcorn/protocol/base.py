@@ -15,7 +15,7 @@ call whichever core the transport holds now.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -47,6 +47,31 @@ class Transport(Protocol):
         """Deliver every later event to ``protocol`` (the hand-over)."""
 
     def get_protocol(self) -> Any: ...
+
+
+class SendsFiles(Protocol):
+    """What a backend's runtime may offer beside fastcorn.asgi.types.Runtime: ``sendfile``.
+
+    It lives on the runtime rather than on the Transport because an asyncio or uvloop
+    transport is the loop's own object, which cannot grow a method; the runtime knows its
+    loop and its transports. A core looks it up with ``getattr(runtime, "sendfile", None)``
+    (the harness' runtime has none) and only for a body its framing leaves as raw bytes.
+    """
+
+    def sendfile(self, transport: Transport, fd: int, offset: int, count: int,
+                 /) -> Awaitable[None] | None:
+        """Send ``count`` bytes of the file ``fd`` from ``offset`` after everything written
+        to ``transport`` so far, without reading them into Python (``sendfile(2)``).
+
+        None when this transport cannot (TLS: the kernel never sees the plaintext); the
+        caller then reads and writes the bytes itself. Otherwise an awaitable that is done
+        once the kernel has taken every byte. It raises ``OSError`` (and has aborted the
+        transport) when the connection breaks or is closed under it, and ``EOFError`` when
+        the file ends early. While the socket is full it calls the core's
+        ``pause_writing()``, and ``resume_writing()`` on progress, as a transport does for
+        its buffer: the core's write timeout applies. The core writes nothing else until
+        the awaitable is done.
+        """
 
 
 class Core(Protocol):

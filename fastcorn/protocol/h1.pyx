@@ -879,6 +879,27 @@ cdef class H1Connection(Stream):
         if not more_body:
             self.response_done(c)
 
+    cpdef object send_file(self, HTTPCycle cycle, int fd, Py_ssize_t offset,
+                           Py_ssize_t count, bint more_body):
+        """File bytes by the backend's sendfile (fastcorn.protocol.base.SendsFiles) when
+        they go on the wire as they are: a body framed by its content-length or by the
+        close, on a transport that can (not TLS). Else None, and the cycle sends the file
+        through send_body (fastcorn/asgi/files.pyx)."""
+        cdef H1Cycle c = <H1Cycle>cycle
+        if self.closed or c.chunked or c.body_suppressed:
+            return None
+        if c.declared_length >= 0 and (
+                c.written_length + count > c.declared_length
+                or (not more_body and c.written_length + count < c.declared_length)):
+            return None  # send_body finds the mismatch, says so and closes
+        sendfile = getattr(self.runtime, "sendfile", None)
+        if sendfile is None:
+            return None
+        sending = sendfile(self.transport, fd, offset, count)
+        if sending is not None:
+            c.written_length += count
+        return sending
+
     cdef response_done(self, H1Cycle cycle):
         if cycle is not self.cycle:
             return

@@ -28,7 +28,9 @@ def test_basic_scope(make):
     assert scope["query_string"] == b"x=1&y=%20"
     assert scope["root_path"] == ""
     assert scope["headers"] == [(b"host", b"example.com"), (b"user-agent", b"t/1")]
-    assert scope["extensions"] == {}
+    # Files as bodies (fastcorn/asgi/files.pyx) are served on every HTTP stream.
+    assert scope["extensions"] == {"http.response.pathsend": {},
+                                   "http.response.zerocopysend": {}}
     assert isinstance(scope["extensions"], dict)
     assert scope["state"] == {}
 

@@ -1,0 +1,13 @@
+"""Stub of the compiled file sender (fastcorn/asgi/files.pyx)."""
+
+from collections.abc import Awaitable
+from typing import Any
+
+from fastcorn.asgi.cycle import HTTPCycle
+
+def send_file_message(cycle: HTTPCycle, message: dict[str, Any]) -> Awaitable[None]: ...
+async def send_path(cycle: HTTPCycle, fd: int, size: int) -> None: ...
+async def send_piece(
+    cycle: HTTPCycle, fd: int, offset: int, count: int, more_body: bool, move_position: bool
+) -> None: ...
+async def next_turn(cycle: HTTPCycle) -> None: ...
