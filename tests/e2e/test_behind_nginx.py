@@ -7,6 +7,8 @@ the address the app sees is the client's, not nginx's (127.0.0.1, trusted by def
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 from tests.e2e.proxies import CLIENT_ADDRESS, get, start_nginx
@@ -73,5 +75,30 @@ def test_nginx_to_a_unix_socket(serve, tls_certs, tmp_path: Path) -> None:
     try:
         seen = get(nginx.ports["https"], "/", tls=tls_certs.client_context()).json()
         assert seen["client"] == [CLIENT_ADDRESS, 0] and seen["scheme"] == "https"
+    finally:
+        nginx.stop()
+
+
+def test_websocket_through_nginx(serve, tls_certs, tmp_path: Path) -> None:
+    """nginx passes the Upgrade on (its recommended map of Connection); the WebSocket scope
+    gets the client's address and ws/wss from nginx's X-Forwarded-* headers."""
+    from websockets.sync.client import connect
+
+    server = serve(APP, tls=None)
+    nginx = start_nginx(tmp_path / "nginx", f"127.0.0.1:{server.port}", tls_certs.cert_path,
+                        tls_certs.key_path)
+    try:
+        for scheme, port, context in (("ws", nginx.ports["http"], None),
+                                      ("wss", nginx.ports["https"],
+                                       tls_certs.client_context())):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                            source_address=(CLIENT_ADDRESS, 0))
+            with connect(f"{scheme}://localhost:{port}/chat", sock=sock, ssl=context,
+                         open_timeout=10) as websocket:
+                seen = json.loads(websocket.recv(timeout=10))
+            assert seen["scheme"] == scheme, (scheme, seen, nginx.output())
+            assert seen["client"] == [CLIENT_ADDRESS, 0], seen
+            assert seen["path"] == "/chat"
+            assert seen["headers"]["upgrade"].lower() == "websocket"
     finally:
         nginx.stop()
