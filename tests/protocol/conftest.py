@@ -1,11 +1,14 @@
-"""Fixtures for the HTTP/1.1 protocol tests; the helpers are in h1util.py."""
+"""Fixtures for the protocol tests; the helpers are in h1util.py (HTTP/1.1) and h2util.py
+(HTTP/2: an h2 client joined to the core in memory)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 from h1util import assert_clean
+from h2util import Peer, release_gates
 
 from fastcorn.testing import Harness
 
@@ -26,3 +29,25 @@ def make() -> Iterable[Callable[..., Harness]]:
     for h in made:
         h.disconnect()
         assert_clean(h)
+
+
+@pytest.fixture
+def peer() -> Iterator[Callable[..., Peer]]:
+    """``peer(app, **options)`` -> an h2 client joined to an HTTP/2 core. At teardown each
+    connection is dropped and checked for leaks (no connection registered, no request
+    counted, no escaped task error)."""
+    made: list[Peer] = []
+
+    def factory(app: Any, **options: Any) -> Peer:
+        p = Peer(app, **options)
+        made.append(p)
+        return p
+
+    yield factory
+    for p in made:
+        p.h.disconnect()
+    release_gates()
+    for p in made:
+        assert p.h.state.connections == set()
+        assert p.h.state.active_requests == 0
+        assert p.h.runtime.errors == []

@@ -7,13 +7,12 @@ no app started for a cancelled stream, buffering within the windows).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
-from h2util import Gate, Peer, frames_of, hello, release_gates
+from h2util import Gate, Peer, frames_of, hello
 from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
@@ -29,24 +28,6 @@ from fastcorn.config import Config
 
 CALM = ErrorCodes.ENHANCE_YOUR_CALM
 
-
-@pytest.fixture
-def peer() -> Iterator[Callable[..., Peer]]:
-    made: list[Peer] = []
-
-    def factory(app: Any, **options: Any) -> Peer:
-        p = Peer(app, **options)
-        made.append(p)
-        return p
-
-    yield factory
-    for p in made:
-        p.h.disconnect()
-    release_gates()
-    for p in made:
-        assert p.h.state.connections == set()
-        assert p.h.state.active_requests == 0
-        assert p.h.runtime.errors == []
 
 
 def goaway_codes(data: bytes) -> list[int]:

@@ -7,35 +7,17 @@ open yet), so each case runs on a fresh connection ("h2") and after a first requ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from h2.errors import ErrorCodes
-from h2util import Peer, frames_of, hello, release_gates, scope_app
+from h2util import Peer, frames_of, hello, scope_app
 from hyperframe.frame import DataFrame, HeadersFrame, WindowUpdateFrame
 
 GOOD = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"example.com"),
         (b":path", b"/")]
 
-
-@pytest.fixture
-def peer() -> Iterator[Callable[..., Peer]]:
-    made: list[Peer] = []
-
-    def factory(app: Any, **options: Any) -> Peer:
-        p = Peer(app, **options)
-        made.append(p)
-        return p
-
-    yield factory
-    for p in made:
-        p.h.disconnect()
-    release_gates()
-    for p in made:
-        assert p.h.state.connections == set()
-        assert p.h.state.active_requests == 0
-        assert p.h.runtime.errors == []
 
 
 @pytest.fixture(params=["h2", "taken"])

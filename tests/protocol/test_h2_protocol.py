@@ -8,7 +8,6 @@ write-per-turn rule, the extensions (trailers, early hints, push) and shutdown.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import h2.config
@@ -23,7 +22,6 @@ from h2util import (
     Peer,
     frames_of,
     hello,
-    release_gates,
     scope_app,
 )
 from hyperframe.frame import DataFrame, PingFrame, SettingsFrame
@@ -31,27 +29,6 @@ from hyperframe.frame import DataFrame, PingFrame, SettingsFrame
 from fastcorn.config import Config
 from fastcorn.protocol.h2 import H2Connection, h2c_upgrade
 from fastcorn.testing import Harness
-
-
-@pytest.fixture
-def peer() -> Iterator[Callable[..., Peer]]:
-    """``peer(app, **options)``; at teardown each connection is dropped and checked for
-    leaks (no connection registered, no request counted, no escaped task error)."""
-    made: list[Peer] = []
-
-    def factory(app: Any, **options: Any) -> Peer:
-        p = Peer(app, **options)
-        made.append(p)
-        return p
-
-    yield factory
-    for p in made:
-        p.h.disconnect()
-    release_gates()
-    for p in made:
-        assert p.h.state.connections == set()
-        assert p.h.state.active_requests == 0
-        assert p.h.runtime.errors == []
 
 
 def start(status: int = 200, headers: Any = (), **extra: Any) -> dict[str, Any]:
