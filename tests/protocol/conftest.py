@@ -20,7 +20,7 @@ def make() -> Iterable[Callable[..., Harness]]:
     escaped a task (the runtime records those instead of raising them)."""
     made: list[Harness] = []
 
-    def factory(app, **options) -> Harness:
+    def factory(app: Any, **options: Any) -> Harness:
         h = Harness(app, **options)
         made.append(h)
         return h
