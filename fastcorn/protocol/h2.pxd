@@ -140,6 +140,7 @@ cdef class H2Connection:
                      bint ended)
     cdef tunnel_done(self, object tunnel)  # from h2tunnel: the stream is over for its core
     cdef bint idle(self)           # no stream of either kind
+    cdef after_stream(self)        # one went: close when closing and idle, else idle timer
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head)
     cdef start_streams(self)
     cdef stream_reset(self, int stream_id, bint by_client)

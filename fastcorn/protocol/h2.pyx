@@ -831,15 +831,20 @@ cdef class H2Connection:
         if self.tunnels.get(stream_id) is tunnel:
             del self.tunnels[stream_id]
             self.open_streams -= 1
+        self.after_stream()
+
+    cdef bint idle(self):
+        return not self.streams and not self.tunnels
+
+    cdef after_stream(self):
+        """A stream of either kind is gone: close a closing connection once none is left,
+        else arm the idle timeout."""
         if self.idle() and not self.closed:
             if self.closing:
                 if self.goaway_stage != 1:
                     self.flush_soon()  # closes once flushed
             else:
                 self.deadline = self.state.now + self.state.timeout_keep_alive
-
-    cdef bint idle(self):
-        return not self.streams and not self.tunnels
 
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head):
         cdef H2Stream s = H2Stream.__new__(H2Stream)
@@ -1199,12 +1204,7 @@ cdef class H2Connection:
                 if engine.streams.get(s.stream_id) is engine_stream:
                     del engine.streams[s.stream_id]
                     engine._closed_streams[s.stream_id] = machine.stream_closed_by
-        if self.idle() and not self.closed:
-            if self.closing:
-                if self.goaway_stage != 1:
-                    self.flush_soon()  # closes once flushed
-            else:
-                self.deadline = self.state.now + self.state.timeout_keep_alive
+        self.after_stream()
 
     cdef reset_stream(self, H2Stream s, int error_code):
         if s.reset:
