@@ -100,6 +100,40 @@ class Core(Protocol):
 #: Makes a connection's first core; called once per accepted connection.
 CoreFactory = Callable[[], Core]
 
+
+class PreambleRead(Protocol):
+    """One connection's cleartext preamble ahead of TLS, read by a backend (sans-IO)."""
+
+    header: Any  # set once the preamble is whole
+
+    def feed(self, peeked: bytes, /) -> int | None:
+        """How many of ``peeked`` (the socket's unread bytes, peeked) to take off the
+        socket: the preamble's and never more; None: refused (logged), close."""
+
+    def cores(self) -> CoreFactory:
+        """The connection's first core after the handshake (once ``header`` is set)."""
+
+    def refuse(self, why: str, /) -> None:
+        """Log why the backend closes the connection (the handshake timeout)."""
+
+
+class PreambleGate(Protocol):
+    """A TLS listener's factory when its connections start with a cleartext preamble
+    ahead of the handshake (the PROXY protocol: fastcorn.protocol.proxy.TLSPreambleGate)."""
+
+    def __call__(self) -> Core: ...
+
+    def open_preamble(self, peername: Any, sockname: Any, /) -> PreambleRead | None:
+        """Called at accept, before reading: the reading of this connection's preamble, or
+        None when the peer may not send one (logged): close it unread."""
+
+
+def preamble_gate(cores: CoreFactory) -> PreambleGate | None:
+    """The gate a TLS backend must pass each connection through before its handshake,
+    when the listener's factory is one; None (the common case) otherwise."""
+    return cores if callable(getattr(cores, "open_preamble", None)) else None  # type: ignore[return-value]
+
+
 #: Where the HTTP/1.1 core may hand a connection on an ``Upgrade`` request, keyed by the
 #: Upgrade header's lowercased token (``b"websocket"``, ``b"h2c"``). Called once that
 #: request has been read whole, with the HTTP scope the HTTP/1.1 core built for it (every

@@ -11,7 +11,9 @@ factory it returns once per accepted connection; they never name a protocol clas
   the protocol the client chose by ALPN picks the core (``h2``, else HTTP/1.1).
 - The PROXY preamble (--proxy-protocol) wraps the factory below as a core that reads the
   preamble and then hands over to the core this factory would have made
-  (fastcorn.protocol.proxy).
+  (fastcorn.protocol.proxy). On TLS listeners the preamble precedes the handshake, so the
+  backend reads it off the raw socket, through the gate this factory then is
+  (fastcorn.protocol.base.preamble_gate).
 """
 
 from __future__ import annotations
@@ -127,16 +129,21 @@ def connection_factory(
             prior_knowledge = make_http2
     http11: Any = functools.partial(H1Connection, state, upgrades, prior_knowledge)
     if tls and http2:
-        return with_proxy_protocol(state, functools.partial(ALPNChoice, http11, make_http2))
-    return with_proxy_protocol(state, http11)
+        return with_proxy_protocol(state, functools.partial(ALPNChoice, http11, make_http2),
+                                   tls)
+    return with_proxy_protocol(state, http11, tls)
 
 
-def with_proxy_protocol(state: ServerState, factory: CoreFactory) -> CoreFactory:
-    """``factory`` behind the PROXY protocol reader when --proxy-protocol is on: the
-    preamble is read first, ahead of everything else on the connection."""
+def with_proxy_protocol(state: ServerState, factory: CoreFactory,
+                        tls: bool = False) -> CoreFactory:
+    """``factory`` behind the PROXY protocol when --proxy-protocol is on: the preamble is
+    read first, ahead of everything else on the connection (on TLS listeners, ahead of the
+    handshake, by the backend through a TLSPreambleGate)."""
     policy = state.proxy
     if policy is None or not policy.protocol:
         return factory
-    from fastcorn.protocol.proxy import proxy_protocol_factory
+    from fastcorn.protocol.proxy import TLSPreambleGate, proxy_protocol_factory
 
+    if tls:
+        return TLSPreambleGate(state, factory)
     return proxy_protocol_factory(state, factory)
