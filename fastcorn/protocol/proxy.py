@@ -478,7 +478,11 @@ class TLSPreambleGate:
 
     def open_preamble(self, peername: Any, sockname: Any) -> PreambleRead | None:
         """The reading of a connection's preamble; None when the peer may not send one
-        (not among --forwarded-allow-ips, or shutting down): close it unread (logged)."""
+        (not among --forwarded-allow-ips, or shutting down): close it unread (logged).
+        ``peername`` None: the connection is gone already (a health check that closed)."""
+        if peername is None:
+            _log_refusal(self.state, peername, "the client left before its PROXY header")
+            return None
         if not _peer_trusted(self.state, peername, sockname):
             _log_refusal(self.state, peername, "PROXY header from an untrusted peer")
             return None

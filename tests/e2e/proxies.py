@@ -201,6 +201,53 @@ backend proxy_v2_ssl
     return start("haproxy", [haproxy, "-db", "-f", str(path)], directory, ports)
 
 
+def start_haproxy_to_tls(directory: Path, tls_upstream: int) -> ProxyProcess:
+    """HAProxy in front of a TLS --proxy-protocol server on ``tls_upstream``, three ways:
+    ``reencrypt_v1`` and ``reencrypt_v2`` (mode http: HAProxy takes the client's plain
+    HTTP and opens its own TLS to fastcorn, ``ssl verify none`` with ``send-proxy`` or
+    ``send-proxy-v2``), and ``passthrough`` (mode tcp, ``send-proxy-v2``: the client's
+    own TLS goes through to fastcorn untouched, ALPN included)."""
+    haproxy = binary("haproxy")
+    directory.mkdir(parents=True, exist_ok=True)
+    ports = {"reencrypt_v1": free_port(), "reencrypt_v2": free_port(),
+             "passthrough": free_port()}
+    config = f"""
+global
+  maxconn 256
+defaults
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend reencrypt_v1
+  mode http
+  bind 127.0.0.1:{ports["reencrypt_v1"]}
+  default_backend tls_v1
+backend tls_v1
+  mode http
+  server app 127.0.0.1:{tls_upstream} ssl verify none send-proxy
+frontend reencrypt_v2
+  mode http
+  bind 127.0.0.1:{ports["reencrypt_v2"]}
+  default_backend tls_v2
+backend tls_v2
+  mode http
+  server app 127.0.0.1:{tls_upstream} ssl verify none send-proxy-v2
+frontend passthrough
+  mode tcp
+  bind 127.0.0.1:{ports["passthrough"]}
+  default_backend tls_passthrough
+backend tls_passthrough
+  mode tcp
+  server app 127.0.0.1:{tls_upstream} send-proxy-v2
+"""
+    path = directory / "haproxy.cfg"
+    path.write_text(config)
+    check = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True)
+    if check.returncode != 0:
+        pytest.fail(f"haproxy rejected its test config:\n{check.stdout}{check.stderr}")
+    return start("haproxy", [haproxy, "-db", "-f", str(path)], directory, ports)
+
+
 @dataclass
 class Answer:
     status: int
