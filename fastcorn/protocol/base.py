@@ -97,6 +97,38 @@ class Core(Protocol):
         """The graceful-shutdown deadline passed: answer what can be (503) and close."""
 
 
+class HandsOverAtOnce:
+    """The rest of a Core for one that hands its connection over in ``connection_made``,
+    before any byte is read (the ALPN choice, a TLS connection's PROXY header already
+    read): no other event ever reaches it."""
+
+    __slots__ = ()
+
+    def data_received(self, data: bytes) -> None:  # pragma: no cover
+        raise RuntimeError(f"{type(self).__name__} received data before handing over")
+
+    def eof_received(self) -> bool:  # pragma: no cover
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:  # pragma: no cover
+        pass
+
+    def pause_writing(self) -> None:  # pragma: no cover
+        pass
+
+    def resume_writing(self) -> None:  # pragma: no cover
+        pass
+
+    def check_timeout(self, now: float) -> None:  # pragma: no cover
+        pass
+
+    def shutdown(self) -> None:  # pragma: no cover
+        pass
+
+    def abort(self) -> None:  # pragma: no cover
+        pass
+
+
 #: Makes a connection's first core; called once per accepted connection.
 CoreFactory = Callable[[], Core]
 

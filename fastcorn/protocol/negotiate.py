@@ -23,7 +23,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastcorn.asgi.cycle import ServerState
-from fastcorn.protocol.base import Core, CoreFactory, Transport, UpgradeHandler, hand_over
+from fastcorn.protocol.base import (
+    Core,
+    CoreFactory,
+    HandsOverAtOnce,
+    Transport,
+    UpgradeHandler,
+    hand_over,
+)
 from fastcorn.protocol.h1 import H1Connection
 
 if TYPE_CHECKING:
@@ -66,7 +73,7 @@ def upgrade_handlers(
     return handlers
 
 
-class ALPNChoice:
+class ALPNChoice(HandsOverAtOnce):
     """A TLS connection's first core: hands the connection, once the handshake is done,
     to the core of the protocol negotiated by ALPN. Every backend calls connection_made
     only after the handshake, so the choice is known by then; nothing else reaches it."""
@@ -81,31 +88,6 @@ class ALPNChoice:
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         hand_over(transport, self.http2() if chosen == ALPN_HTTP2 else self.http11())
-
-    # Never called: the hand-over above happens before any byte is read.
-    def data_received(self, data: bytes) -> None:  # pragma: no cover
-        raise RuntimeError("ALPNChoice received data before handing over")
-
-    def eof_received(self) -> bool:  # pragma: no cover
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:  # pragma: no cover
-        pass
-
-    def pause_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def resume_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def check_timeout(self, now: float) -> None:  # pragma: no cover
-        pass
-
-    def shutdown(self) -> None:  # pragma: no cover
-        pass
-
-    def abort(self) -> None:  # pragma: no cover
-        pass
 
 
 def connection_factory(

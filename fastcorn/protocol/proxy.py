@@ -41,7 +41,7 @@ from typing import Any
 
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.proxy import ProxiedAddress, ProxyPolicy
-from fastcorn.protocol.base import Core, CoreFactory, Transport, hand_over
+from fastcorn.protocol.base import Core, CoreFactory, HandsOverAtOnce, Transport, hand_over
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_PREFIX = b"PROXY "
@@ -492,7 +492,7 @@ class TLSPreambleGate:
         return PreambleRead(self, peername)
 
 
-class Preambled:
+class Preambled(HandsOverAtOnce):
     """A TLS connection's first core once its preamble was read and its handshake done:
     hands the connection at once to the listener's first core (ALPN choice, HTTP/1.1)
     through a :class:`ProxiedTransport`. Nothing else reaches it."""
@@ -505,28 +505,3 @@ class Preambled:
 
     def connection_made(self, transport: Transport) -> None:
         hand_over(ProxiedTransport(transport, self.header), self.then())
-
-    # Never called: the hand-over above happens before any byte is read.
-    def data_received(self, data: bytes) -> None:  # pragma: no cover
-        raise RuntimeError("Preambled received data before handing over")
-
-    def eof_received(self) -> bool:  # pragma: no cover
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:  # pragma: no cover
-        pass
-
-    def pause_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def resume_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def check_timeout(self, now: float) -> None:  # pragma: no cover
-        pass
-
-    def shutdown(self) -> None:  # pragma: no cover
-        pass
-
-    def abort(self) -> None:  # pragma: no cover
-        pass
