@@ -630,6 +630,8 @@ class TrioRuntime:
     # -- fastcorn.protocol.base.SendsFiles --
     def sendfile(self, transport: Any, fd: int, offset: int,
                  count: int) -> Awaitable[None] | None:
+        # A wrapper (the PROXY preamble's addresses) keeps the real one as .transport.
+        transport = getattr(transport, "transport", transport)
         # A TrioTLSTransport encrypts in Python: the kernel cannot send its file.
         if type(transport) is not TrioTransport:
             return None

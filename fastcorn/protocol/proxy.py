@@ -259,7 +259,8 @@ def parse_preamble(data: bytes) -> tuple[ProxyHeader, int] | None:
 
 class ProxiedTransport:
     """The transport as the next core sees it: the preamble's addresses as ``peername`` and
-    ``sockname``, everything else the real transport's own bound methods (no extra call)."""
+    ``sockname``, everything else the real transport's own bound methods (no extra call).
+    ``transport`` is the real one: the backends send files to its socket."""
 
     def __init__(self, transport: Transport, header: ProxyHeader) -> None:
         self.transport = transport
