@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import uuid
 
 import h2.config
 import h2.connection
@@ -17,6 +18,8 @@ import h2.events
 import httpx
 import pytest
 from h2.errors import ErrorCodes
+
+from tests.e2e.rawhttp import wait_events
 
 pytestmark = pytest.mark.tls
 
@@ -212,14 +215,15 @@ def test_graceful_shutdown_lets_a_stream_finish(serve, scheme):
     result: list[tuple[str, str]] = []
     flag = "--http2-prior-knowledge" if scheme == "http" else "--http2"
 
+    key = uuid.uuid4().hex
+
     def slow() -> None:
-        result.append(curl_version(server, flag, server.url + "/slow?delay=1"))
+        result.append(curl_version(server, flag, server.url + f"/slow?delay=1&id={key}"))
 
     thread = threading.Thread(target=slow)
     thread.start()
-    import time
-
-    time.sleep(0.4)
+    # The stream is in the app before the signal (a fixed sleep was too short under load).
+    wait_events(server, key, lambda e: "started" in e, timeout=10)
     code = server.stop(timeout=15)
     thread.join(15)
     assert code == 0
