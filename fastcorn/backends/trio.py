@@ -577,6 +577,7 @@ class TrioRuntime:
         # trio >= 0.23 types start_soon(fn, *args) with a TypeVarTuple that mypy binds to the
         # partial's given arguments only (none), so it rejects the one-argument _await.
         self.spawn = functools.partial(connections.start_soon, _await)  # type: ignore[arg-type]
+        self.spawn_eager = self.spawn  # trio has no eager tasks
 
     # -- the Runtime interface (fastcorn.asgi.types; spawn is bound in __init__) --
 
