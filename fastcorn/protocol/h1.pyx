@@ -759,11 +759,13 @@ cdef class H1Connection(Stream):
                 cycle = self.unstarted
                 self.unstarted = None
                 coro = cycle.run()
+                cycle.in_first_step = True
                 PyContext_Enter(self.context)  # Context.run(spawn, coro), without its call
                 try:
                     cycle.task = self.spawn(coro)
                 finally:
                     PyContext_Exit(self.context)
+                    cycle.first_step_done()
         finally:
             self.launching = False
 
