@@ -4,7 +4,7 @@ Every route answers JSON about what the app saw: the task it runs in, whether it
 eagerly (inside the server's read, before the loop's scheduler saw its task: asyncio on
 Python 3.12+), and the value of a context variable each request sets, which must never
 be seen by the next request on the connection (keep-alive or pipelined) nor by the
-server. Lifespan sets the same variable in its own task.
+server. Lifespan (tests.apps.basic's) runs after setting the same variable in its task.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import json
 from typing import Any
 
 import sniffio
+
+from tests.apps import basic
 
 EVENTS: list[str] = []  # what the app saw that no client can (read back at /events)
 REQUEST_VAR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -65,20 +67,10 @@ async def answer(send: Any, data: dict[str, Any], more: bool = False) -> None:
                 "more_body": more})
 
 
-async def lifespan(receive: Any, send: Any) -> None:
-    REQUEST_VAR.set("lifespan")
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        await lifespan(receive, send)
+        REQUEST_VAR.set("lifespan")  # in the lifespan task's context: seen by no request
+        await basic.lifespan(scope, receive, send)
         return
     path = scope["path"]
     data = facts(path)
