@@ -62,6 +62,8 @@ class ManualRuntime:
         self.ready.append(coro)
         return coro
 
+    spawn_eager = spawn  # run by run_ready, as every task here
+
     def cancel(self, task: Coroutine[Any, Any, Any]) -> None:
         task.close()
 

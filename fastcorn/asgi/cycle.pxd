@@ -122,6 +122,10 @@ cdef class HTTPCycle:
     cdef list pending_headers          # held until the first body (one coalesced write)
     cdef public bint response_started  # head handed to the stream
     cdef public bint response_complete
+    # Set by the stream while it runs the app's first step inside runtime.spawn_eager: a
+    # head started then is not queued for flush_heads (no call_soon per loop turn for an
+    # app that answers at once); the stream calls first_step_done() after the step.
+    cdef bint in_first_step
     # http.response.start said trailers=True on a stream that offers them: the last body
     # does not end the response, http.response.trailers (more_trailers=False) does.
     cdef public bint trailers
@@ -149,6 +153,8 @@ cdef class HTTPCycle:
     cdef object _wake(self, object waiter)
     cdef _app_failed(self, str message, object exc)
     cdef _log_access(self)
+    cdef _hold_head(self)
+    cdef first_step_done(self)
     cdef _flush_head(self)
     # http.response.trailers, .early_hint (103) and .push, handed to the stream
     cdef object _send_extension(self, object message_type, dict message)

@@ -49,6 +49,9 @@ cdef str K_MORE_TRAILERS = "more_trailers"
 cdef bytes EMPTY = b""
 
 cdef tuple NOTHING = ()
+# What Done.__await__ returns: an iterator that is over, shared (it has no state left), so
+# that awaiting DONE allocates nothing.
+cdef object EXHAUSTED = iter(NOTHING)
 
 cdef enum:
     # What one buffered body chunk costs beyond its payload (the bytes object and its list
@@ -77,7 +80,7 @@ cdef class Done:
     """
 
     def __await__(self):
-        return iter(NOTHING)
+        return EXHAUSTED
 
 
 cdef Done DONE = Done()
@@ -327,11 +330,10 @@ cdef class HTTPCycle:
             # The head waits for the first body so that both leave in one write, but only
             # until the app yields: an app that starts a stream and then waits (SSE, long
             # poll) must not keep its client, or a proxy's header timeout, waiting too.
-            # One callback per loop turn checks every head started in that turn.
-            state = self.state
-            if not state.pending_heads:
-                state.call_soon(state.flush_heads_callback)
-            state.pending_heads.append(self)
+            # One callback per loop turn checks every head started in that turn; in an
+            # eager first step, the stream asks first_step_done() once the step is over.
+            if not self.in_first_step:
+                self._hold_head()
             return DONE
         if message_type == T_BODY:
             if self.status == 0:
@@ -411,6 +413,20 @@ cdef class HTTPCycle:
         if message_type == T_PATHSEND or message_type == T_ZEROCOPYSEND:
             return file_sender()(self, message)
         raise RuntimeError(f"unexpected ASGI message type {message_type!r}")
+
+    cdef _hold_head(self):
+        """Queue the started head for the flush_heads() of this loop turn."""
+        cdef ServerState state = self.state
+        if not state.pending_heads:
+            state.call_soon(state.flush_heads_callback)
+        state.pending_heads.append(self)
+
+    cdef first_step_done(self):
+        """The app's eager first step is over (see in_first_step): a head it started
+        without its first body is queued now, as send() would have queued it."""
+        self.in_first_step = False
+        if self.status != 0 and not self.response_started and not self.disconnected:
+            self._hold_head()
 
     cdef _flush_head(self):
         if self.status != 0 and not self.response_started and not self.disconnected:

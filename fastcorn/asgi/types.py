@@ -41,6 +41,14 @@ class Runtime(Protocol):
         """Run a request's coroutine as a task; returns what ``cancel`` takes."""
 
     @property
+    def spawn_eager(self) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+        """``spawn``, but the coroutine may run its first step inside this call, before it
+        returns (an eager task: asyncio on Python 3.12+; elsewhere it is ``spawn``), in
+        its own task and its own copy of the caller's context. Only for a caller that
+        can be re-entered from that step (protocol.h1's launch): never from inside a
+        parser's callback."""
+
+    @property
     def create_waiter(self) -> Callable[[], Waiter]:
         """A new waiter: awaitable until ``set_result(None)``."""
 

@@ -598,6 +598,9 @@ async def _await(coro: Any) -> None:
     await coro  # trio starts async functions; the core hands over a coroutine
 
 
+APP_TASK_NAME = f"{_await.__module__}.{_await.__qualname__}"  # the name trio gave it
+
+
 class TrioRuntime:
     name = "trio"
 
@@ -617,7 +620,11 @@ class TrioRuntime:
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
         # trio >= 0.23 types start_soon(fn, *args) with a TypeVarTuple that mypy binds to the
         # partial's given arguments only (none), so it rejects the one-argument _await.
-        self.spawn = functools.partial(connections.start_soon, _await)  # type: ignore[arg-type]
+        # The task's name is given: trio would otherwise format "module.qualname" of _await
+        # for every request.
+        self.spawn = functools.partial(connections.start_soon, _await,  # type: ignore[arg-type]
+                                       name=APP_TASK_NAME)
+        self.spawn_eager = self.spawn  # trio has no eager tasks
 
     # -- the Runtime interface (fastcorn.asgi.types; spawn is bound in __init__) --
 

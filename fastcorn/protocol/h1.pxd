@@ -6,7 +6,8 @@
 #   backend                       H1Connection                           HTTPCycle (asgi)
 #   connection_made(transport) ─▶ remembers addresses, arms the idle timer
 #   data_received(bytes)       ─▶ parser.feed_data ─▶ on_url/on_header/on_headers_complete
-#                                   builds scope, H1Cycle ─▶ runtime.spawn(cycle.run())
+#                                   builds scope, H1Cycle (unstarted)
+#                               ◀─ parser returns; launch() ─▶ runtime.spawn_eager(cycle.run())
 #                                 on_body ─▶ cycle.feed_body; pause reading past HIGH_WATER
 #   pause/resume_writing       ─▶ Stream.writing_paused, cycle.wake_writer()
 #   connection_lost(exc)       ─▶ cycle.disconnect() for every cycle it still owns
@@ -47,7 +48,10 @@ cdef class H1Connection(Stream):
     cdef readonly object transport
     cdef object parser
     cdef object feed_data, get_method, get_http_version, should_keep_alive  # parser's, bound
-    cdef object spawn           # runtime.spawn, cached
+    cdef object spawn           # runtime.spawn_eager, cached (see launch)
+    cdef object context         # contextvars.Context at connection_made: see launch
+    cdef H1Cycle unstarted      # self.cycle while its app waits for launch()
+    cdef bint launching         # launch() runs an app's first step up the stack
     cdef double deadline        # 0 = no timeout armed
     cdef TimerKind timer_kind
     cdef double write_deadline  # 0 unless the transport paused writing (send timeout)
@@ -101,6 +105,7 @@ cdef class H1Connection(Stream):
     cdef new_parser(self)
     cdef object sniff(self, bytes data)
     cdef feed(self, bytes data, Py_ssize_t pos)
+    cdef parse(self, bytes data, Py_ssize_t pos)
     cdef bint feed_slice(self, bytes data) except -1
     cdef frame_upgrade_body(self)
     cdef object choose_upgrade(self)
@@ -116,6 +121,7 @@ cdef class H1Connection(Stream):
     cdef await_next(self)
     cdef dict build_scope(self, H1Cycle cycle)
     cdef start_cycle(self, H1Cycle cycle)
+    cdef launch(self)
     cdef response_done(self, H1Cycle cycle)
     cdef update_reading(self)
     cdef fail(self, int status)

@@ -12,7 +12,9 @@ Rules kept here:
 """
 
 from collections import deque
+from contextvars import copy_context as _copy_context
 
+from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy
@@ -56,6 +58,7 @@ cdef object HttpParserError = _HttpParserError
 cdef object HttpParserCallbackError = _HttpParserCallbackError
 cdef object HttpParserUpgrade = _HttpParserUpgrade
 cdef object new_deque = deque
+cdef object copy_context = _copy_context
 cdef object hand_over = _hand_over
 
 cdef enum:
@@ -138,7 +141,7 @@ cdef class H1Connection(Stream):
         self.prior_knowledge = prior_knowledge
         self.sniffing = prior_knowledge is not None
         self.runtime = state.runtime
-        self.spawn = state.runtime.spawn
+        self.spawn = state.runtime.spawn_eager
         self.new_parser()
         self.at_boundary = True
         self.pipeline = new_deque()
@@ -167,6 +170,7 @@ cdef class H1Connection(Stream):
             self.scheme = S_HTTPS
             self.tls = tls_extension(ssl_object)
         self.scope_template = http_template(self.state, self.client, self.server, self.scheme)
+        self.context = copy_context()
         self.state.connections.add(self)
         if self.state.log_connection is not None:
             self.state.log_connection("connection open", self.client)
@@ -238,12 +242,21 @@ cdef class H1Connection(Stream):
         return data
 
     cdef feed(self, bytes data, Py_ssize_t pos):
+        """Parse ``data`` from ``pos``, then start the app of a request it completed: only
+        once the parser has returned (see launch)."""
+        self.parse(data, pos)
+        if self.unstarted is not None:
+            self.launch()
+
+    cdef parse(self, bytes data, Py_ssize_t pos):
         """Parse ``data`` from ``pos``, a slice at a time, stopping while the pipeline is full."""
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data), size, limit
         cdef bytes part
         while pos < n:
             if self.error_status or self.closed or self.lingering:
                 return
+            if self.closing and self.cycle is None:
+                return  # an app started by launch() answered and closed: take nothing new
             if len(self.pipeline) >= PIPELINE_DEPTH or (
                     self.parsing is not None and self.parsing.body_buffered > HIGH_WATER):
                 # The pipeline is full, or the app has not read the body it has: the rest
@@ -410,6 +423,7 @@ cdef class H1Connection(Stream):
         elif self.pipeline and not self.closed:
             self.start_cycle(<H1Cycle>self.pipeline.popleft())
             self.update_reading()
+            self.launch()
 
     # -- httptools callbacks ------------------------------------------------------------
 
@@ -707,6 +721,7 @@ cdef class H1Connection(Stream):
         self.scanned_version = V_11 if version == VERSION_11 else V_10
 
     cdef start_cycle(self, H1Cycle cycle):
+        """Make ``cycle`` the request being answered; its app is started by launch()."""
         self.cycle = cycle
         cdef ServerState state = self.state
         if state.limit_concurrency and state.active_requests >= state.limit_concurrency:
@@ -714,7 +729,45 @@ cdef class H1Connection(Stream):
             cycle.disconnect()
             self.write_error(503, True)
             return
-        cycle.task = self.spawn(cycle.run())
+        self.unstarted = cycle
+
+    cdef launch(self):
+        """Start the app of the request being answered, if it waits to be started.
+
+        The runtime may run the app's first step inside this call (an eager task: asyncio
+        on Python 3.12+), so that an app that answers without waiting never goes through
+        the scheduler. Its send() then writes, completes the response and starts the next
+        pipelined request from inside this call; so launch() is never called from inside a
+        parser callback (the parser cannot be re-entered), and while one launch() runs,
+        a request started up the stack (by the app it runs) is left to that launch()'s
+        loop: starts never nest, however many requests a read pipelines.
+
+        A task inherits the context it is created in. From a transport's callback that is
+        the connection's own; from inside an app's task (the response that completes
+        starts the next pipelined request) it would be that app's, with whatever it set:
+        the app then starts in a copy of the context the connection began with. So does
+        every app: the transport's own callbacks may run in an app's context too (asyncio's
+        selector transport re-registers its reader, with the caller's context, when an
+        app's task resumes reading).
+        """
+        cdef H1Cycle cycle
+        if self.launching:
+            return
+        self.launching = True
+        try:
+            while self.unstarted is not None:
+                cycle = self.unstarted
+                self.unstarted = None
+                coro = cycle.run()
+                cycle.in_first_step = True
+                PyContext_Enter(self.context)  # Context.run(spawn, coro), without its call
+                try:
+                    cycle.task = self.spawn(coro)
+                finally:
+                    PyContext_Exit(self.context)
+                    cycle.first_step_done()
+        finally:
+            self.launching = False
 
     cdef update_reading(self):
         """Read while the request being parsed has room and no request waits its turn."""
@@ -920,6 +973,7 @@ cdef class H1Connection(Stream):
                 self.resume_parsing()
             else:
                 self.update_reading()
+            self.launch()
             return
         if self.error_status:
             # A bad request came after the ones just answered: answer it in turn, then close.
