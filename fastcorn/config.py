@@ -618,7 +618,8 @@ class MetricsSettings(_Settings):
 
 @dataclass(frozen=True)
 class WebSocketSettings(_Settings):
-    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade: the engine, its limits and keepalive."""
+    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade or HTTP/2 extended CONNECT (RFC 8441): the
+    engine, its limits and keepalive."""
 
     protocol: str = setting(
         "auto", "WebSocket engine: auto is wsproto with a compiled lane for plain data "
