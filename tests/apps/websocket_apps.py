@@ -25,12 +25,19 @@ logger = logging.getLogger("fastcorn.error")
 
 # /page: a browser opens a WebSocket to /echo on the page's own origin (ws: or wss:),
 # sends a text and a binary message, and reports the echoes and the negotiated extensions
-# both in the DOM and to /report (which the server logs).
+# both in the DOM and to /report (which the server logs). An iframe of /wait, answered once
+# the page has reported, holds the page's load event (and so Chromium's --dump-dom) until
+# then. Not a pending fetch() under --virtual-time-budget: headless Chromium pauses virtual
+# time while a fetch is pending, and on a loaded machine many pages' WebSockets (any
+# backend) then made no progress at all, no message sent nor the server's ping answered,
+# until the fetch ended.
 PAGE = b"""<!doctype html>
 <html><body><p id="result">pending</p><script>
 const token = new URLSearchParams(location.search).get("token");
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-fetch("/wait?token=" + token);
+const hold = document.createElement("iframe");
+hold.src = "/wait?token=" + token;
+document.body.appendChild(hold);
 const ws = new WebSocket(scheme + location.host + "/echo");
 ws.binaryType = "arraybuffer";
 const got = [];
@@ -95,8 +102,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             logger.info("browser report: %s", query.get("result"))
             _reported(query.get("token", "")).set()
         if scope["path"] == "/wait":
-            # Held until the page reports (at most 30 s): a pending fetch keeps headless
-            # Chromium's virtual time, and so the page, alive while the WebSocket talks.
+            # Held until the page reports (at most 30 s): the page's iframe of it keeps
+            # the load event, and so headless Chromium, waiting while the WebSocket talks.
             import anyio
 
             with anyio.move_on_after(30):

@@ -3,9 +3,10 @@ on every backend: the page (tests/apps/websocket_apps.py, ``/page``) sends a tex
 binary message, and reports the echoes and the extensions Chromium negotiated
 (permessage-deflate, which Chromium always offers). Over https the page comes over HTTP/2
 and Chromium opens the WebSocket on that connection with extended CONNECT (RFC 8441),
-which the access log shows; with --no-http2 it is an HTTP/1.1 Upgrade. Chromium is driven as in
-test_browser.py (a fresh profile; over https the test CA is trusted through NSS, or the
-server key pinned where certutil is missing)."""
+which the access log shows; with --no-http2 it is an HTTP/1.1 Upgrade. Chromium is driven as
+in test_browser.py (a fresh profile; over https the test CA is trusted through NSS, or the
+server key pinned where certutil is missing), but without virtual time: the page holds its
+load event until it has reported, and the DOM is dumped then (see the page's comment)."""
 
 from __future__ import annotations
 
@@ -33,29 +34,16 @@ def run_page(server: Any, tmp_path: Path) -> str:
             nss_trust(tmp_path, server.tls.ca_path)
         else:
             flags.append(f"--ignore-certificate-errors-spki-list={pin(server)}")
-    for attempt in (1, 2):
-        token = uuid.uuid4().hex
-        mark = server.mark()
-        dom = dump_dom(f"{server.url}/page?token={token}", tmp_path, *flags)
-        try:
-            line = server.wait_for_output("browser report: ", since=mark, timeout=20)
-            break
-        except AssertionError:
-            # Known and open (see the session note, issue 11): on trio over https, about
-            # one page in ten on a loaded machine never reports, with the WebSocket
-            # upgraded (101) and no echo seen by the page; not reproduced with the
-            # websockets library (300 wss echoes) nor with httpx over h2. One more page
-            # load keeps CI honest about everything else; two in a row fail.
-            if attempt == 2:
-                raise
-            print(f"no browser report on attempt 1:\n{server.output_since(mark)}")
+    token = uuid.uuid4().hex
+    mark = server.mark()
+    dom = dump_dom(f"{server.url}/page?token={token}", tmp_path, *flags, virtual_time=False)
     expected = f"text {token}|1,2,3,250 ext=permessage-deflate"
-    # The browser's own report (sent by the page once both echoes arrived) is the proof;
-    # the DOM is dumped when Chromium's virtual time runs out, which a loaded machine can
-    # make come before the echoes, so it is only checked when it has the answer.
-    assert line.split("browser report: ", 1)[1].startswith(expected), line
+    # The DOM is dumped at the load event, which waits for the page's report: it has the
+    # answer, and the server has logged the same report.
     text = result_text(dom)
-    assert text in ("pending", None) or text.startswith(expected), dom[-2000:]
+    assert text is not None and text.startswith(expected), dom[-2000:]
+    line = server.wait_for_output("browser report: ", since=mark, timeout=5)
+    assert line.split("browser report: ", 1)[1].startswith(expected), line
     return server.output_since(mark)
 
 
