@@ -366,7 +366,7 @@ cdef class H1Connection(Stream):
         self.upgrading = None
         self.upgrade_handler = None
         self.upgrade_ready = False
-        body = EMPTY.join(cycle.body_chunks)
+        body = EMPTY.join(cycle.body_chunks) if cycle.body_chunks is not None else EMPTY
         try:
             core = handler(cycle.scope, body)
         except Exception as exc:
