@@ -139,5 +139,6 @@ def _check(scenario: Scenario, host: str, port: int, cert: Path | None) -> str |
     if scenario.tool == "h2load":
         return check_h2(scenario, host, port, cert)
     if scenario.tool == "ws":
-        return ws_client.check(host, port, scenario.path, len(scenario.expected))
+        return ws_client.check(host, port, scenario.path, len(scenario.expected),
+                               text=scenario.ws_text, deflate=scenario.ws_deflate)
     return check_http1(scenario, host, port, cert)

@@ -122,6 +122,7 @@ def run_ws(scenario: Scenario, port: int, duration: float, cpu: CPUs) -> dict[st
         sys.executable, str(HERE / "ws_client.py"), "--port", str(port), "--path", scenario.path,
         "--connections", str(scenario.connections), "--size", str(len(scenario.expected)),
         "--duration", str(duration),
+        *(["--text"] if scenario.ws_text else []), *(["--deflate"] if scenario.ws_deflate else []),
     ]  # fmt: skip
     out, client_cpu = _run("ws client", cmd, None, duration + 60)
     result = _bench_json(out)

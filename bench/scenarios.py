@@ -30,6 +30,8 @@ class Scenario:
     # was spread over its workers (their shares of its CPU time).
     workers: int = 1
     reuse_port: bool = False  # each worker its own SO_REUSEPORT listener (fastcorn's flag)
+    ws_text: bool = False  # ws: text messages instead of binary
+    ws_deflate: bool = False  # ws: permessage-deflate negotiated
 
     @property
     def http2(self) -> bool:
@@ -94,6 +96,9 @@ SCENARIOS: dict[str, Scenario] = {
             about="HTTP/2 over TLS (ALPN h2), h2load -c16 -m10",
         ),
         Scenario("ws", "ws", "/ws", b"x" * 64, about="64-byte binary echo"),
+        Scenario("ws-text", "ws", "/ws", b"x" * 64, ws_text=True, about="64-byte text echo"),
+        Scenario("ws-deflate", "ws", "/ws", b"x" * 64, ws_deflate=True,
+                 about="64-byte binary echo, permessage-deflate"),
         Scenario(
             "hello-tls",
             "wrk",

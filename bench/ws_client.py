@@ -1,11 +1,13 @@
 """A light WebSocket echo load generator (and the ws correctness probe).
 
 Each of ``--connections`` connections does the opening handshake, then sends a
-``--size``-byte binary message and waits for its echo before sending the next,
-for ``--duration`` seconds. The frame is masked once, up front, and replies are
-counted by reading frame headers only, so the client spends little CPU per
-message; it reports its own CPU use so a reader can see it was not the
-bottleneck. Prints one JSON line.
+``--size``-byte binary message (``--text``: a text message) and waits for its echo before
+sending the next, for ``--duration`` seconds. ``--deflate`` negotiates permessage-deflate
+(RFC 7692) with ``client_no_context_takeover``, so one compressed frame, made up front, is
+valid every time; the server compresses its replies with its own context as it likes.
+The frame is masked once, up front, and replies are counted by reading frame headers
+only, so the client spends little CPU per message; it reports its own CPU use so a
+reader can see it was not the bottleneck. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -20,27 +22,40 @@ import socket
 import struct
 import sys
 import time
+import zlib
 from typing import cast
 
 MASK = b"\x37\xfa\x21\x3d"
+DEFLATE_OFFER = "permessage-deflate; client_no_context_takeover"
+DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.1: stripped from, then added to, messages
 
 
-def handshake_request(host: str, port: int, path: str) -> bytes:
+def handshake_request(host: str, port: int, path: str, deflate: bool = False) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
+    extensions = f"Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n" if deflate else ""
     return (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extensions}\r\n"
     ).encode()
 
 
-def masked_frame(payload: bytes, opcode: int = 0x2) -> bytes:
+def deflated(payload: bytes) -> bytes:
+    """One message compressed on its own (no context kept), tail stripped."""
+    compressor = zlib.compressobj(wbits=-15)
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return data[: -len(DEFLATE_TAIL)] if data.endswith(DEFLATE_TAIL) else data
+
+
+def masked_frame(payload: bytes, opcode: int = 0x2, rsv1: bool = False) -> bytes:
     n = len(payload)
+    first = 0x80 | (0x40 if rsv1 else 0) | opcode
     if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        head = struct.pack("!BB", first, 0x80 | n)
     elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        head = struct.pack("!BBH", first, 0x80 | 126, n)
     else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        head = struct.pack("!BBQ", first, 0x80 | 127, n)
     masked = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
     return head + MASK + masked
 
@@ -57,12 +72,34 @@ def frame_length(buf: bytes | bytearray, pos: int) -> int:
     return -1 if len(buf) - pos < 10 else 10 + struct.unpack_from("!Q", buf, pos + 2)[0]
 
 
-def check(host: str, port: int, path: str, size: int, timeout: float = 5.0) -> str | None:
+def message(size: int, text: bool) -> bytes:
+    """The echoed payload: ``size`` printable ASCII bytes for text, any bytes for binary."""
+    if text:
+        return (b"fastcorn-" * (size // 9 + 1))[:size]
+    return bytes(range(256))[:size] if size <= 256 else os.urandom(size)
+
+
+def client_frame(payload: bytes, text: bool, deflate: bool) -> bytes:
+    opcode = 0x1 if text else 0x2
+    if deflate:
+        return masked_frame(deflated(payload), opcode, rsv1=True)
+    return masked_frame(payload, opcode)
+
+
+def check(
+    host: str,
+    port: int,
+    path: str,
+    size: int,
+    timeout: float = 5.0,
+    text: bool = False,
+    deflate: bool = False,
+) -> str | None:
     """Handshake, one echo, byte for byte. Returns None when right, else what went wrong."""
-    payload = bytes(range(256))[:size] if size <= 256 else os.urandom(size)
+    payload = message(size, text)
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(handshake_request(host, port, path))
+            sock.sendall(handshake_request(host, port, path, deflate))
             buf = b""
             while b"\r\n\r\n" not in buf:
                 chunk = sock.recv(65536)
@@ -73,14 +110,19 @@ def check(host: str, port: int, path: str, size: int, timeout: float = 5.0) -> s
             status = head.split(b"\r\n", 1)[0]
             if b" 101 " not in status + b" ":
                 return f"handshake answered {status.decode(errors='replace')!r}"
-            sock.sendall(masked_frame(payload))
+            if deflate and b"permessage-deflate" not in head.lower():
+                return "permessage-deflate not negotiated"
+            sock.sendall(client_frame(payload, text, deflate))
             while (n := frame_length(buf, 0)) < 0 or len(buf) < n:
                 chunk = sock.recv(65536)
                 if not chunk:
                     return "closed before the echo"
                 buf += chunk
             header = 2 if n - 2 < 126 else 4
-            if buf[0] != 0x82 or buf[header:n] != payload:
+            echoed = buf[header:n]
+            if deflate and buf[0] & 0x40:
+                echoed = zlib.decompressobj(wbits=-15).decompress(echoed + DEFLATE_TAIL)
+            if buf[0] & 0x8F != (0x81 if text else 0x82) or echoed != payload:
                 return f"wrong echo frame {buf[:n]!r:.80}"
             sock.sendall(masked_frame(b"\x03\xe8", opcode=0x8))  # close 1000
             return None
@@ -154,15 +196,23 @@ class Stats:
 
 
 async def load(
-    host: str, port: int, path: str, connections: int, size: int, duration: float
+    host: str,
+    port: int,
+    path: str,
+    connections: int,
+    size: int,
+    duration: float,
+    text: bool = False,
+    deflate: bool = False,
 ) -> dict:
     loop = asyncio.get_running_loop()
     stats = Stats()
-    frame = masked_frame(b"x" * size)
+    frame = client_frame(message(size, text), text, deflate)
+    request = handshake_request(host, port, path, deflate)
     clients = []
     for _ in range(connections):
         _, client = await loop.create_connection(
-            lambda: EchoClient(stats, handshake_request(host, port, path), frame), host, port
+            lambda: EchoClient(stats, request, frame), host, port
         )
         clients.append(client)
     await asyncio.gather(*(c.ready for c in clients))
@@ -204,13 +254,26 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--text", action="store_true", help="text messages, not binary")
+    parser.add_argument("--deflate", action="store_true", help="negotiate permessage-deflate")
     parser.add_argument("--check", action="store_true", help="one echo, byte for byte, then exit")
     args = parser.parse_args()
     if args.check:
-        problem = check(args.host, args.port, args.path, args.size)
+        problem = check(
+            args.host, args.port, args.path, args.size, text=args.text, deflate=args.deflate
+        )
         print(problem or "ok")
         sys.exit(1 if problem else 0)
-    coro = load(args.host, args.port, args.path, args.connections, args.size, args.duration)
+    coro = load(
+        args.host,
+        args.port,
+        args.path,
+        args.connections,
+        args.size,
+        args.duration,
+        args.text,
+        args.deflate,
+    )
     try:
         import uvloop
 

@@ -470,7 +470,8 @@ class TLSSettings(_Settings):
     min_version: str = setting(
         "TLSv1.2", "Oldest TLS version accepted.", choices=("TLSv1.2", "TLSv1.3"))
     handshake_timeout: float = setting(
-        10.0, "Seconds a client has from connecting to a completed TLS handshake.",
+        10.0, "Seconds a client has from connecting to a completed TLS handshake (the PROXY "
+        "protocol header before it included).",
         parse=_parse_positive_float, metavar="SECONDS")
 
 
@@ -582,7 +583,8 @@ class ProxySettings(_Settings):
         False, "Every connection starts with a PROXY protocol v1 or v2 header (HAProxy "
         "send-proxy / send-proxy-v2), which gives the client and server addresses. "
         "Accepted from --forwarded-allow-ips peers only; other connections are closed, as "
-        "are those without a valid header.")
+        "are those without a valid header. On TLS listeners the header comes before the "
+        "TLS handshake (TLS passed through the balancer, or re-encrypted by it).")
 
 
 def _parse_host_port(text: str) -> str:
@@ -618,7 +620,8 @@ class MetricsSettings(_Settings):
 
 @dataclass(frozen=True)
 class WebSocketSettings(_Settings):
-    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade: the engine, its limits and keepalive."""
+    """WebSocket (RFC 6455) over HTTP/1.1 Upgrade or HTTP/2 extended CONNECT (RFC 8441): the
+    engine, its limits and keepalive."""
 
     protocol: str = setting(
         "auto", "WebSocket engine: auto is wsproto with a compiled lane for plain data "

@@ -23,7 +23,7 @@ from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.asgi.proxy import ProxyPolicy
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.tls import TLSListener, tls_listener
-from fastcorn.config import Config, ConfigError
+from fastcorn.config import Config
 from fastcorn.envfile import load_env_file
 from fastcorn.importer import load_app
 from fastcorn.logging import (
@@ -94,11 +94,6 @@ class Server:
         self.config = config
         # Before the app is imported and anything binds: a bad certificate is a usage error.
         self.tls = tls if tls is not None else tls_listener(config.tls, alpn_protocols(config))
-        if self.tls is not None and config.proxy.proxy_protocol:
-            # The preamble comes before the TLS handshake, which the backends do before any
-            # core runs: terminate TLS at the balancer (its SSL TLV still gives https).
-            raise ConfigError("--proxy-protocol: not supported on TLS listeners yet; "
-                              "terminate TLS at the load balancer")
         if config.server.env_file is not None:
             load_env_file(config.server.env_file)  # the CLI did it already: a no-op then
         self.app = load_app(config.app, config.server.app_dir, config.server.factory)

@@ -120,12 +120,14 @@ class ServerProcess:
     """One ``python -m fastcorn`` subprocess and everything it wrote (stderr and stdout)."""
 
     def __init__(self, app: str, args: list[str], backend: str, env: dict[str, str],
-                 pass_fds: tuple[int, ...] = (), tls: TLSCerts | None = None) -> None:
+                 pass_fds: tuple[int, ...] = (), tls: TLSCerts | None = None,
+                 wrap: tuple[str, ...] = ()) -> None:
         self.app = app
         self.backend = backend
         self.tls = tls  # the certificate it serves, or None for cleartext
         tls_args = tls.server_args if tls is not None else []
-        self.argv = [sys.executable, "-m", "fastcorn", app, "--loop", backend,
+        # wrap: a command the server runs under (e.g. unshare, to be PID 1 of a namespace)
+        self.argv = [*wrap, sys.executable, "-m", "fastcorn", app, "--loop", backend,
                      "--host", "127.0.0.1", "--port", "0", *tls_args, *args]
         self._lines: list[str] = []
         self._lock = threading.Lock()
@@ -336,8 +338,8 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def start_server(backend: str, app: str, *args: str, env: dict[str, str] | None = None,
                  ready: bool = True, pass_fds: tuple[int, ...] = (),
-                 tls: TLSCerts | None = None) -> ServerProcess:
-    server = ServerProcess(app, list(args), backend, server_env(env), pass_fds, tls)
+                 tls: TLSCerts | None = None, wrap: tuple[str, ...] = ()) -> ServerProcess:
+    server = ServerProcess(app, list(args), backend, server_env(env), pass_fds, tls, wrap)
     if ready:
         try:
             server.wait_ready()

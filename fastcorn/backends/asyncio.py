@@ -17,6 +17,9 @@ loop's own TLS (``connect_accepted_socket(..., ssl=...)``), its first byte is pe
 A client speaking plain HTTP gets nginx's 400 and a close, one that sends nothing within
 the handshake timeout is closed, and only a TLS handshake record reaches the loop's TLS.
 A failed handshake is one debug line (never a traceback) and touches no other connection.
+Under --proxy-protocol, the PROXY preamble is read off the socket before that first byte
+(fastcorn.backends.preamble), within the same handshake timeout, and the ClientHello after
+it stays in the socket for the loop's TLS.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from typing import Any, cast
 
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.preamble import take_preamble
 from fastcorn.backends.sendfile import transport_sendfile
 from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
-from fastcorn.protocol.base import CoreFactory
+from fastcorn.protocol.base import CoreFactory, PreambleRead, preamble_gate
 
 logger = logging.getLogger("fastcorn.error")
 
@@ -149,6 +153,8 @@ class Listener:
         self.sock = sock
         self.fd = sock.fileno()
         self.factory = factory
+        # --proxy-protocol on a TLS listener: each connection's preamble first.
+        self.preamble = preamble_gate(cast(CoreFactory, factory)) if tls is not None else None
         self.batch = backlog if batch is None else batch
         self.backoff = AcceptBackoff()
         self.retry: asyncio.TimerHandle | None = None
@@ -204,10 +210,12 @@ class Listener:
 class TLSStart:
     """One accepted TLS connection until its first byte: a handshake record goes to the
     loop's TLS, anything else gets ``PLAIN_HTTP_RESPONSE``, silence past the handshake
-    timeout a close."""
+    timeout a close. Under --proxy-protocol, the PROXY preamble comes first (``reading``)."""
 
-    __slots__ = ("listener", "conn", "fd", "tls", "deadline", "timer", "peer")
+    __slots__ = ("listener", "conn", "fd", "tls", "deadline", "timer", "peer", "factory",
+                 "reading")
     peer: str
+    reading: PreambleRead | None
 
     def __init__(self, listener: Listener, conn: socket.socket, tls: TLSListener) -> None:
         loop = listener.loop
@@ -215,11 +223,22 @@ class TLSStart:
         self.conn = conn
         self.fd = conn.fileno()
         self.tls = tls
+        self.factory = listener.factory
         try:
-            host, port = conn.getpeername()[:2]
+            peername: Any = conn.getpeername()
+        except OSError:  # gone already
+            peername = None
+        try:
+            host, port = peername[:2]
             self.peer = f"{host}:{port}"
-        except (OSError, ValueError, TypeError):  # gone already, or a unix socket
+        except (ValueError, TypeError):  # gone, or a unix socket
             self.peer = "-"
+        self.reading = None
+        if listener.preamble is not None:
+            self.reading = listener.preamble.open_preamble(peername, _sockname(conn))
+            if self.reading is None:  # an untrusted peer: closed before reading anything
+                conn.close()
+                return
         conn.setblocking(False)
         self.deadline = loop.time() + tls.handshake_timeout
         listener.pending[self.fd] = self
@@ -236,11 +255,24 @@ class TLSStart:
         self.conn.close()
 
     def expire(self) -> None:
-        logger.debug("TLS connection from %s sent nothing within %g s: closed",
-                     self.peer, self.tls.handshake_timeout)
+        if self.reading is not None:
+            self.reading.refuse(f"no PROXY header within the TLS handshake timeout "
+                                f"({self.tls.handshake_timeout:g} s)")
+        else:
+            logger.debug("TLS connection from %s sent nothing within %g s: closed",
+                         self.peer, self.tls.handshake_timeout)
         self.close()
 
     def readable(self) -> None:
+        reading = self.reading
+        if reading is not None:
+            done = take_preamble(self.conn, reading)
+            if not done:
+                if done is None:
+                    self.close()
+                return
+            self.factory = cast(Callable[[], asyncio.Protocol], reading.cores())
+            self.reading = None  # the TLS handshake record is next, maybe already here
         try:
             first = self.conn.recv(1, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
@@ -265,7 +297,7 @@ class TLSStart:
         listener = self.listener
         try:
             await listener.loop.connect_accepted_socket(
-                listener.factory, self.conn, ssl=self.tls.context,
+                self.factory, self.conn, ssl=self.tls.context,
                 ssl_handshake_timeout=timeout)
         except (OSError, EOFError, asyncio.TimeoutError) as exc:
             # ssl.SSLError, a reset, the handshake timeout: the client's failure only.
@@ -273,6 +305,13 @@ class TLSStart:
                          str(exc) or type(exc).__name__)
             if self.conn.fileno() != -1:
                 self.conn.close()
+
+
+def _sockname(conn: socket.socket) -> Any:
+    try:
+        return conn.getsockname()
+    except OSError:
+        return None
 
 
 class PlainRefusal:

@@ -33,8 +33,12 @@ class ServerRuntime(Runtime, Protocol):
         With ``tls``, every connection is TLS: wrapped with ``tls.context`` (whose SNI
         callback picks the current certificate), a first byte other than a TLS handshake
         record answered with ``PLAIN_HTTP_RESPONSE`` and closed, and a handshake not
-        completed within ``tls.handshake_timeout`` closed. The server calls ``listen``
-        once for its TLS sockets and once for its cleartext ones (``--insecure-bind``)."""
+        completed within ``tls.handshake_timeout`` closed. When ``cores`` is a preamble
+        gate (fastcorn.protocol.base.preamble_gate: --proxy-protocol), each connection's
+        preamble is read first, within the same timeout, through
+        fastcorn.backends.preamble.take_preamble, and its reading makes the first core.
+        The server calls ``listen`` once for its TLS sockets and once for its cleartext
+        ones (``--insecure-bind``)."""
 
     def close_listeners(self) -> None:
         """Stop accepting: new connections are refused at once."""

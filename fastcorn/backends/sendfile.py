@@ -28,6 +28,9 @@ RECHECK = 1.0
 def transport_sendfile(loop: asyncio.AbstractEventLoop, transport: Any, fd: int,
                        offset: int, count: int) -> Awaitable[None] | None:
     """The asyncio runtimes' ``sendfile``: None on TLS or where there is no socket."""
+    # A wrapper (the PROXY preamble's addresses) keeps the loop's transport as .transport:
+    # the file goes to that one's socket, behind that one's buffer.
+    transport = getattr(transport, "transport", transport)
     if transport.get_extra_info("sslcontext") is not None:
         return None
     sock = transport.get_extra_info("socket")

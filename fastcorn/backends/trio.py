@@ -15,6 +15,9 @@ incoming BIO and the plaintext it yields to the core; ``write`` encrypts at once
 outgoing BIO and sends that through the same non-blocking send and flusher as cleartext.
 (``trio.SSLStream`` would force every write through an awaiting task.) The handshake runs
 before the core exists, so its ``connection_made`` sees the negotiated ``ssl_object``.
+Under --proxy-protocol, the PROXY preamble is read off the socket before the handshake
+(fastcorn.backends.preamble), within the handshake timeout; the ClientHello after it stays
+in the socket and reaches the incoming BIO as usual.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ import trio
 
 from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
+from fastcorn.backends.preamble import take_preamble
 from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
-from fastcorn.protocol.base import Core, CoreFactory, Transport
+from fastcorn.protocol.base import Core, CoreFactory, PreambleRead, Transport, preamble_gate
 
 READ_SIZE = 65536
 HIGH_WATER = 256 * 1024
@@ -334,6 +338,13 @@ class TrioTLSTransport(TrioTransport):
         super().close()
 
 
+def _peername(sock: socket.socket) -> Any:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
 def _describe(sock: socket.socket) -> str:
     try:
         peer = sock.getpeername()
@@ -415,6 +426,18 @@ async def _handshake(sock: socket.socket, sslobj: ssl.SSLObject, incoming: ssl.M
         incoming.write(data)
 
 
+async def _read_preamble(sock: socket.socket, reading: PreambleRead) -> CoreFactory | None:
+    """The connection's preamble ahead of TLS; the factory of its first core, or None when
+    it is to be closed (logged)."""
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        done = take_preamble(sock, reading)
+        if done is None:
+            return None
+        if done:
+            return reading.cores()
+
+
 async def _wait_for_input(transport: TrioTransport, sock: socket.socket) -> bool:
     """Until the core resumes reading, or the socket is readable; False once it is closed."""
     try:
@@ -437,15 +460,33 @@ def _end_connection(transport: TrioTransport) -> None:
 
 async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery: trio.Nursery,
                                tls: TLSListener) -> None:
+    reading: PreambleRead | None = None
+    gate = preamble_gate(cores)
+    if gate is not None:  # --proxy-protocol: the preamble first, from trusted peers only
+        reading = gate.open_preamble(_peername(sock), sock.getsockname())
+        if reading is None:
+            sock.close()
+            return
     incoming = ssl.MemoryBIO()
     outgoing = ssl.MemoryBIO()
     sslobj = tls.context.wrap_bio(incoming, outgoing, server_side=True)
     try:
         ok = False
         with trio.move_on_after(tls.handshake_timeout) as scope:
-            ok = await _handshake(sock, sslobj, incoming, outgoing)
+            if reading is not None:
+                preambled = await _read_preamble(sock, reading)
+                if preambled is not None:
+                    cores = preambled
+                    reading = None
+                    ok = await _handshake(sock, sslobj, incoming, outgoing)
+            else:
+                ok = await _handshake(sock, sslobj, incoming, outgoing)
         if scope.cancelled_caught:
-            logger.debug("TLS handshake with %s timed out", _describe(sock))
+            if reading is not None:
+                reading.refuse(f"no PROXY header within the TLS handshake timeout "
+                               f"({tls.handshake_timeout:g} s)")
+            else:
+                logger.debug("TLS handshake with %s timed out", _describe(sock))
     except OSError as exc:  # a reset mid-handshake
         logger.debug("TLS handshake with %s failed: %s", _describe(sock), exc)
         ok = False
@@ -589,6 +630,8 @@ class TrioRuntime:
     # -- fastcorn.protocol.base.SendsFiles --
     def sendfile(self, transport: Any, fd: int, offset: int,
                  count: int) -> Awaitable[None] | None:
+        # A wrapper (the PROXY preamble's addresses) keeps the real one as .transport.
+        transport = getattr(transport, "transport", transport)
         # A TrioTLSTransport encrypts in Python: the kernel cannot send its file.
         if type(transport) is not TrioTransport:
             return None

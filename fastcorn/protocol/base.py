@@ -97,8 +97,74 @@ class Core(Protocol):
         """The graceful-shutdown deadline passed: answer what can be (503) and close."""
 
 
+class HandsOverAtOnce:
+    """The rest of a Core for one that hands its connection over in ``connection_made``,
+    before any byte is read (the ALPN choice, a TLS connection's PROXY header already
+    read): no other event ever reaches it."""
+
+    __slots__ = ()
+
+    def data_received(self, data: bytes) -> None:  # pragma: no cover
+        raise RuntimeError(f"{type(self).__name__} received data before handing over")
+
+    def eof_received(self) -> bool:  # pragma: no cover
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:  # pragma: no cover
+        pass
+
+    def pause_writing(self) -> None:  # pragma: no cover
+        pass
+
+    def resume_writing(self) -> None:  # pragma: no cover
+        pass
+
+    def check_timeout(self, now: float) -> None:  # pragma: no cover
+        pass
+
+    def shutdown(self) -> None:  # pragma: no cover
+        pass
+
+    def abort(self) -> None:  # pragma: no cover
+        pass
+
+
 #: Makes a connection's first core; called once per accepted connection.
 CoreFactory = Callable[[], Core]
+
+
+class PreambleRead(Protocol):
+    """One connection's cleartext preamble ahead of TLS, read by a backend (sans-IO)."""
+
+    header: Any  # set once the preamble is whole
+
+    def feed(self, peeked: bytes, /) -> int | None:
+        """How many of ``peeked`` (the socket's unread bytes, peeked) to take off the
+        socket: the preamble's and never more; None: refused (logged), close."""
+
+    def cores(self) -> CoreFactory:
+        """The connection's first core after the handshake (once ``header`` is set)."""
+
+    def refuse(self, why: str, /) -> None:
+        """Log why the backend closes the connection (the handshake timeout)."""
+
+
+class PreambleGate(Protocol):
+    """A TLS listener's factory when its connections start with a cleartext preamble
+    ahead of the handshake (the PROXY protocol: fastcorn.protocol.proxy.TLSPreambleGate)."""
+
+    def __call__(self) -> Core: ...
+
+    def open_preamble(self, peername: Any, sockname: Any, /) -> PreambleRead | None:
+        """Called at accept, before reading: the reading of this connection's preamble, or
+        None when the peer may not send one (logged): close it unread."""
+
+
+def preamble_gate(cores: CoreFactory) -> PreambleGate | None:
+    """The gate a TLS backend must pass each connection through before its handshake,
+    when the listener's factory is one; None (the common case) otherwise."""
+    return cores if callable(getattr(cores, "open_preamble", None)) else None  # type: ignore[return-value]
+
 
 #: Where the HTTP/1.1 core may hand a connection on an ``Upgrade`` request, keyed by the
 #: Upgrade header's lowercased token (``b"websocket"``, ``b"h2c"``). Called once that

@@ -26,6 +26,11 @@
 #                  windows; the rest waits in the stream (writing_paused) until a
 #                  WINDOW_UPDATE; flush_soon(): one write per loop turn for every stream
 #   app: receive() drained ─▶ H2Stream.want_body ─▶ acknowledge_received_data (WINDOW_UPDATE)
+#                                   extended CONNECT, :protocol websocket (RFC 8441; only
+#                                   with WebSocket on, which advertises it in SETTINGS)
+#                                                   ─▶ open_tunnel: a WebSocket core on the
+#                                   stream through h2tunnel.StreamTransport; its DATA,
+#                                   END_STREAM, RST_STREAM and windows go to that transport
 #   check_timeout(now)         ─▶ idle close, write timeout, cancel reset streams' apps,
 #                                 second GOAWAY of a graceful shutdown
 #   shutdown()                 ─▶ GOAWAY(2^31-1) + PING, then GOAWAY(last stream) on the ACK
@@ -82,6 +87,11 @@ cdef class H2Connection:
     cdef object data_to_send
     cdef dict streams              # stream id -> H2Stream, until its app returned and its
                                    # response left
+    cdef dict tunnels              # stream id -> h2tunnel.StreamTransport: extended CONNECT
+                                   # streams (RFC 8441) whose core runs on the stream
+    cdef object config             # fastcorn.config.Config
+    cdef bint extended_connect     # SETTINGS_ENABLE_CONNECT_PROTOCOL=1 sent (WebSocket is on)
+    cdef object connect_handler    # :protocol websocket -> the WebSocket core (made once used)
     cdef list blocked              # streams whose output waits for a window or the transport
     cdef list to_start             # streams of this read whose app starts after it
     cdef list cancelling           # reset streams whose app still runs
@@ -126,6 +136,11 @@ cdef class H2Connection:
     cdef list default_fields(self)
     cdef handle_events(self, list events)
     cdef request_received(self, int stream_id, list headers, bint ended)
+    cdef open_tunnel(self, int stream_id, bytes protocol, bytes path, list fields,
+                     bint ended)
+    cdef tunnel_done(self, object tunnel)  # from h2tunnel: the stream is over for its core
+    cdef bint idle(self)           # no stream of either kind
+    cdef after_stream(self)        # one went: close when closing and idle, else idle timer
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head)
     cdef start_streams(self)
     cdef stream_reset(self, int stream_id, bint by_client)

@@ -156,6 +156,10 @@ cdef dict METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 cdef str M_HEAD = "HEAD"
 cdef str M_CONNECT = "CONNECT"
+cdef bytes PROTOCOL_WEBSOCKET = b"websocket"
+# fastcorn.protocol.h2tunnel.StreamTransport, imported at the first extended CONNECT (that
+# module cimports this one).
+cdef object StreamTransport = None
 cdef str X_TRAILERS = "http.response.trailers"
 cdef str X_EARLY_HINT = "http.response.early_hint"
 cdef str X_PUSH = "http.response.push"
@@ -187,7 +191,7 @@ cdef bytes frame_head(Py_ssize_t length, int kind, int flags, int stream_id):
     return head
 
 
-cdef object new_engine(object settings, ServerState state):
+cdef object new_engine(object settings, ServerState state, bint extended_connect):
     """The h2 connection with fastcorn's settings: the one place that says which HPACK
     codec and which header checks h2 uses. The codec is fastcorn.protocol.hpack's; h2's
     four validate/normalize passes are off because h2headers' checks run in this core
@@ -204,21 +208,27 @@ cdef object new_engine(object settings, ServerState state):
     # h2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledges it: the
     # limit holds from the first byte instead.
     engine.decoder.max_header_list_size = state.limit_request_head
-    engine.local_settings = local_settings(settings, state, settings.max_concurrent_streams)
+    engine.local_settings = local_settings(settings, state, settings.max_concurrent_streams,
+                                           extended_connect)
     engine.max_inbound_frame_size = settings.max_frame_size
     return engine
 
 
-cdef object local_settings(object settings, ServerState state, int max_streams):
+cdef object local_settings(object settings, ServerState state, int max_streams,
+                           bint extended_connect):
     # Values in force at once (the server's SETTINGS are not waited for: a client that
     # runs ahead of them is within the defaults, which are smaller).
-    return _Settings(client=False, initial_values={
+    values = {
         _SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
         _SettingCodes.INITIAL_WINDOW_SIZE: settings.stream_window,
         _SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
         _SettingCodes.MAX_HEADER_LIST_SIZE: state.limit_request_head,
         _SettingCodes.ENABLE_PUSH: 0,
-    })
+    }
+    if extended_connect:
+        # RFC 8441 3: a client may open WebSockets with extended CONNECT.
+        values[_SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+    return _Settings(client=False, initial_values=values)
 
 
 # -- the stream -------------------------------------------------------------------------------
@@ -356,12 +366,15 @@ cdef class H2Connection:
             raise ValueError("HTTP/2 is served with the server's Config (its http2 settings)")
         self.state = state
         self.settings = config.http2
+        self.config = config
+        self.extended_connect = config.ws.protocol != "none"
         self.runtime = state.runtime
         self.spawn = state.runtime.spawn
-        self.h2 = new_engine(self.settings, state)
+        self.h2 = new_engine(self.settings, state, self.extended_connect)
         self.receive_data = self.h2.receive_data
         self.data_to_send = self.h2.data_to_send
         self.streams = {}
+        self.tunnels = {}
         self.blocked = []
         self.to_start = []
         self.cancelling = []
@@ -413,7 +426,7 @@ cdef class H2Connection:
         # that opens far more streams in one read than it was ever allowed.
         self.engine_stream_bound = 2 * self.settings.max_concurrent_streams + 100
         engine.local_settings = local_settings(
-            self.settings, self.state, self.engine_stream_bound)
+            self.settings, self.state, self.engine_stream_bound, self.extended_connect)
 
     def connection_lost(self, exc):
         cdef H2Stream s
@@ -430,6 +443,11 @@ cdef class H2Connection:
         streams = list(self.streams.values())
         self.blocked = []
         self.to_start = []
+        if self.tunnels:
+            tunnels = list(self.tunnels.values())
+            self.tunnels = {}
+            for tunnel in tunnels:
+                tunnel.gone(exc)
         for s in streams:
             s.reset = True
             s.cycle.disconnect()
@@ -479,7 +497,7 @@ cdef class H2Connection:
         self.handle_events(events)
         self.start_streams()
         self.flush()
-        if self.closing and not self.streams:
+        if self.closing and self.idle():
             self.close_transport()
 
     def pause_writing(self):
@@ -493,6 +511,8 @@ cdef class H2Connection:
             self.transport.pause_reading()
         for s in self.streams.values():
             s.writing_paused = True
+        for tunnel in list(self.tunnels.values()):
+            tunnel.transport_paused()
 
     def resume_writing(self):
         cdef H2Stream s
@@ -506,6 +526,8 @@ cdef class H2Connection:
             if s.writing_paused and not s.blocked:
                 s.writing_paused = False
                 s.cycle.wake_writer()
+        for tunnel in list(self.tunnels.values()):
+            tunnel.window_opened()
         self.flush()
 
     # -- flood accounting -------------------------------------------------------------
@@ -652,6 +674,11 @@ cdef class H2Connection:
             kind = type(event)
             if kind is DataReceived:
                 s = self.streams.get(event.stream_id)
+                if s is None and self.tunnels:
+                    tunnel = self.tunnels.get(event.stream_id)
+                    if tunnel is not None:
+                        tunnel.received(event.data, event.flow_controlled_length)
+                        continue
                 if s is None or s.reset or s.cycle.response_complete:
                     # Nobody reads it (a closed stream, an answered request): the window
                     # goes back at once.
@@ -669,18 +696,31 @@ cdef class H2Connection:
                 s = self.streams.get(event.stream_id)
                 if s is not None and not s.request_ended and not s.reset:
                     s.finish_request()
+                elif s is None and self.tunnels:
+                    tunnel = self.tunnels.get(event.stream_id)
+                    if tunnel is not None:
+                        tunnel.remote_end()
             elif kind is WindowUpdated:
                 if event.stream_id == 0:
                     self.unblock()
+                    if self.tunnels:
+                        for tunnel in list(self.tunnels.values()):
+                            tunnel.window_opened()
                 else:
                     s = self.streams.get(event.stream_id)
                     if s is not None and s.blocked:
                         self.unblock()
+                    elif s is None and self.tunnels:
+                        tunnel = self.tunnels.get(event.stream_id)
+                        if tunnel is not None:
+                            tunnel.window_opened()
             elif kind is StreamReset:
                 self.stream_reset(event.stream_id, event.remote_reset)
             elif kind is RemoteSettingsChanged:
                 if INITIAL_WINDOW_SIZE in event.changed_settings:
                     self.unblock()
+                    for tunnel in list(self.tunnels.values()):
+                        tunnel.window_opened()
                 if ENABLE_PUSH in event.changed_settings:
                     self.push_allowed = bool(self.h2.remote_settings.enable_push)
             elif kind is TrailersReceived:
@@ -699,7 +739,7 @@ cdef class H2Connection:
 
     cdef request_received(self, int stream_id, list headers, bint ended):
         cdef H2Stream s
-        cdef bytes path, authority, method_bytes, host
+        cdef bytes path, authority, method_bytes, host, protocol
         cdef list fields
         if self.closing and stream_id > self.last_stream_id:
             self.refuse(stream_id, REFUSED_STREAM)
@@ -709,9 +749,10 @@ cdef class H2Connection:
             self.refuse(stream_id, REFUSED_STREAM)
             return
         try:
-            # RFC 9113 8.2 and 8.3, with :protocol refused: extended CONNECT (RFC 8441) is
-            # not advertised.
-            method_bytes, _, authority, path, _, host, fields = check_request(headers, False)
+            # RFC 9113 8.2 and 8.3, with :protocol refused unless extended CONNECT (RFC 8441)
+            # was advertised.
+            method_bytes, _, authority, path, protocol, host, fields = check_request(
+                headers, self.extended_connect)
         except HeaderError:
             self.malformed(stream_id)
             return
@@ -719,7 +760,12 @@ cdef class H2Connection:
         if method is None:
             method = method_bytes.decode("latin-1")
         if method is M_CONNECT:
-            self.respond_directly(stream_id, 501, b"CONNECT is not supported.", ended)
+            if protocol is None:
+                self.respond_directly(stream_id, 501, b"CONNECT is not supported.", ended)
+                return
+            if authority is not None and host is None:
+                fields.insert(0, (H_HOST, authority))
+            self.open_tunnel(stream_id, protocol, path, fields, ended)
             return
         if not (path.startswith(b"/") or (path == b"*" and method == "OPTIONS")):
             self.malformed(stream_id)
@@ -750,6 +796,55 @@ cdef class H2Connection:
         if may_push and self.push_allowed:
             extensions[X_PUSH] = {}
         return scope
+
+    cdef open_tunnel(self, int stream_id, bytes protocol, bytes path, list fields,
+                     bint ended):
+        """An extended CONNECT (RFC 8441 4): the WebSocket core runs on the stream, which
+        is its transport (h2tunnel.StreamTransport); it answers the request itself
+        (:status 200, or a 400 for a bad handshake, or the app's denial)."""
+        global StreamTransport
+        if protocol != PROTOCOL_WEBSOCKET:
+            self.respond_directly(stream_id, 501, b"Unsupported :protocol.", ended)
+            return
+        if ended:
+            # No DATA may follow: nothing to carry a WebSocket.
+            self.respond_directly(stream_id, 400, b"A WebSocket stream cannot be ended "
+                                  b"by its request's HEADERS.", True)
+            return
+        if not path.startswith(b"/"):
+            self.malformed(stream_id)
+            return
+        if self.connect_handler is None:
+            from fastcorn.protocol.websocket import websocket_connect
+            self.connect_handler = websocket_connect(self.state, self.config)
+        if StreamTransport is None:
+            from fastcorn.protocol.h2tunnel import StreamTransport
+        core = self.connect_handler(self.build_scope(M_CONNECT, path, fields, False), EMPTY)
+        tunnel = StreamTransport(self, stream_id, core)
+        self.tunnels[stream_id] = tunnel
+        self.open_streams += 1
+        self.deadline = 0
+        core.connection_made(tunnel)
+
+    cdef tunnel_done(self, object tunnel):
+        stream_id = tunnel.stream_id
+        if self.tunnels.get(stream_id) is tunnel:
+            del self.tunnels[stream_id]
+            self.open_streams -= 1
+        self.after_stream()
+
+    cdef bint idle(self):
+        return not self.streams and not self.tunnels
+
+    cdef after_stream(self):
+        """A stream of either kind is gone: close a closing connection once none is left,
+        else arm the idle timeout."""
+        if self.idle() and not self.closed:
+            if self.closing:
+                if self.goaway_stage != 1:
+                    self.flush_soon()  # closes once flushed
+            else:
+                self.deadline = self.state.now + self.state.timeout_keep_alive
 
     cdef H2Stream new_stream(self, int stream_id, dict scope, bint is_head):
         cdef H2Stream s = H2Stream.__new__(H2Stream)
@@ -793,6 +888,11 @@ cdef class H2Connection:
 
     cdef stream_reset(self, int stream_id, bint by_client):
         cdef H2Stream s = self.streams.get(stream_id)
+        if s is None and self.tunnels:
+            tunnel = self.tunnels.get(stream_id)
+            if tunnel is not None:
+                tunnel.remote_reset()
+            return
         if s is None or s.reset:
             return
         s.reset = True
@@ -1104,12 +1204,7 @@ cdef class H2Connection:
                 if engine.streams.get(s.stream_id) is engine_stream:
                     del engine.streams[s.stream_id]
                     engine._closed_streams[s.stream_id] = machine.stream_closed_by
-        if not self.streams and not self.closed:
-            if self.closing:
-                if self.goaway_stage != 1:
-                    self.flush_soon()  # closes once flushed
-            else:
-                self.deadline = self.state.now + self.state.timeout_keep_alive
+        self.after_stream()
 
     cdef reset_stream(self, H2Stream s, int error_code):
         if s.reset:
@@ -1162,7 +1257,7 @@ cdef class H2Connection:
         if self.closed:
             return
         self.flush()
-        if self.closing and not self.streams and self.goaway_stage != 1:
+        if self.closing and self.idle() and self.goaway_stage != 1:
             self.close_transport()
 
     # -- closing ----------------------------------------------------------------------
@@ -1207,13 +1302,13 @@ cdef class H2Connection:
             self.close_transport()
             return
         self.h2.state_machine.state = _ServerOpen
-        if not self.streams:
+        if self.idle():
             self.close_transport()
 
     cdef final_goaway(self):
         self.goaway_stage = 2
         self.goaway(self.h2.highest_inbound_stream_id, NO_ERROR)
-        if not self.streams:
+        if self.idle():
             self.close_transport()
 
     # -- the server's side ------------------------------------------------------------
@@ -1241,7 +1336,10 @@ cdef class H2Connection:
             self.cancelling = still
         if self.goaway_stage == 1 and now >= self.window_end:
             self.final_goaway()  # no PING ACK within the window: go on without it
-        if self.deadline and now >= self.deadline and not self.streams:
+        if self.tunnels:
+            for tunnel in list(self.tunnels.values()):
+                tunnel.protocol.check_timeout(now)
+        if self.deadline and now >= self.deadline and self.idle():
             self.deadline = 0
             self.goaway(self.h2.highest_inbound_stream_id, NO_ERROR)
             self.close_transport()
@@ -1255,6 +1353,9 @@ cdef class H2Connection:
         self.goaway_stage = 1
         # The PING first: a client on the h2 package stops reading frames at a GOAWAY.
         self.h2.ping(PING_DATA)
+        for tunnel in list(self.tunnels.values()):
+            # WebSocket: close 1001, as on HTTP/1.1; before the GOAWAY, for the same reason
+            tunnel.protocol.shutdown()
         self.goaway(MAX_STREAM_ID, NO_ERROR)
         self.window_end = self.state.now + 2  # the ACK's deadline (check_timeout)
         self.flush()
@@ -1282,6 +1383,8 @@ cdef class H2Connection:
             s.cycle.disconnect()
             if s.started and not s.app_done and s.cycle.task is not None:
                 self.runtime.cancel(s.cycle.task)
+        for tunnel in list(self.tunnels.values()):
+            tunnel.protocol.abort()
         self.goaway(self.h2.highest_inbound_stream_id, NO_ERROR)
         self.close_transport()
 

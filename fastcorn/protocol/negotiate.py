@@ -11,7 +11,9 @@ factory it returns once per accepted connection; they never name a protocol clas
   the protocol the client chose by ALPN picks the core (``h2``, else HTTP/1.1).
 - The PROXY preamble (--proxy-protocol) wraps the factory below as a core that reads the
   preamble and then hands over to the core this factory would have made
-  (fastcorn.protocol.proxy).
+  (fastcorn.protocol.proxy). On TLS listeners the preamble precedes the handshake, so the
+  backend reads it off the raw socket, through the gate this factory then is
+  (fastcorn.protocol.base.preamble_gate).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastcorn.asgi.cycle import ServerState
-from fastcorn.protocol.base import Core, CoreFactory, Transport, UpgradeHandler, hand_over
+from fastcorn.protocol.base import (
+    Core,
+    CoreFactory,
+    HandsOverAtOnce,
+    Transport,
+    UpgradeHandler,
+    hand_over,
+)
 from fastcorn.protocol.h1 import H1Connection
 
 if TYPE_CHECKING:
@@ -64,7 +73,7 @@ def upgrade_handlers(
     return handlers
 
 
-class ALPNChoice:
+class ALPNChoice(HandsOverAtOnce):
     """A TLS connection's first core: hands the connection, once the handshake is done,
     to the core of the protocol negotiated by ALPN. Every backend calls connection_made
     only after the handshake, so the choice is known by then; nothing else reaches it."""
@@ -79,31 +88,6 @@ class ALPNChoice:
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         hand_over(transport, self.http2() if chosen == ALPN_HTTP2 else self.http11())
-
-    # Never called: the hand-over above happens before any byte is read.
-    def data_received(self, data: bytes) -> None:  # pragma: no cover
-        raise RuntimeError("ALPNChoice received data before handing over")
-
-    def eof_received(self) -> bool:  # pragma: no cover
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:  # pragma: no cover
-        pass
-
-    def pause_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def resume_writing(self) -> None:  # pragma: no cover
-        pass
-
-    def check_timeout(self, now: float) -> None:  # pragma: no cover
-        pass
-
-    def shutdown(self) -> None:  # pragma: no cover
-        pass
-
-    def abort(self) -> None:  # pragma: no cover
-        pass
 
 
 def connection_factory(
@@ -127,16 +111,21 @@ def connection_factory(
             prior_knowledge = make_http2
     http11: Any = functools.partial(H1Connection, state, upgrades, prior_knowledge)
     if tls and http2:
-        return with_proxy_protocol(state, functools.partial(ALPNChoice, http11, make_http2))
-    return with_proxy_protocol(state, http11)
+        return with_proxy_protocol(state, functools.partial(ALPNChoice, http11, make_http2),
+                                   tls)
+    return with_proxy_protocol(state, http11, tls)
 
 
-def with_proxy_protocol(state: ServerState, factory: CoreFactory) -> CoreFactory:
-    """``factory`` behind the PROXY protocol reader when --proxy-protocol is on: the
-    preamble is read first, ahead of everything else on the connection."""
+def with_proxy_protocol(state: ServerState, factory: CoreFactory,
+                        tls: bool = False) -> CoreFactory:
+    """``factory`` behind the PROXY protocol when --proxy-protocol is on: the preamble is
+    read first, ahead of everything else on the connection (on TLS listeners, ahead of the
+    handshake, by the backend through a TLSPreambleGate)."""
     policy = state.proxy
     if policy is None or not policy.protocol:
         return factory
-    from fastcorn.protocol.proxy import proxy_protocol_factory
+    from fastcorn.protocol.proxy import TLSPreambleGate, proxy_protocol_factory
 
+    if tls:
+        return TLSPreambleGate(state, factory)
     return proxy_protocol_factory(state, factory)

@@ -11,6 +11,15 @@ real client without knowing the PROXY protocol exists.
 Only a peer among ``--forwarded-allow-ips`` may send a preamble: any other connection is
 closed, as is one whose preamble is missing, malformed, or late (the request-head timeout).
 
+On a TLS listener the preamble comes before the TLS handshake, in cleartext, so no core can
+read it (the backends run the handshake before any core exists). There the factory is a
+:class:`TLSPreambleGate`: the backend asks it, per accepted connection, whether the peer may
+send a preamble, and reads the preamble off the raw socket with a :class:`PreambleRead`
+(the same :func:`parse_preamble`), which takes exactly the preamble's bytes and leaves the
+ClientHello behind it in the socket for the TLS layer; after the handshake the connection
+starts with the listener's own first core behind a :class:`ProxiedTransport`, exactly as on
+cleartext. The TLS handshake timeout covers the preamble too.
+
 v2 TLVs read: ``PP2_TYPE_SSL`` (the client spoke TLS to the balancer: scheme https, and
 its version, cipher and client-certificate CN in ``get_extra_info("proxy_ssl")``),
 ``PP2_TYPE_ALPN`` (``get_extra_info("proxy_alpn")``), ``PP2_TYPE_AUTHORITY`` (the SNI,
@@ -23,6 +32,7 @@ The spec: https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -31,7 +41,7 @@ from typing import Any
 
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.proxy import ProxiedAddress, ProxyPolicy
-from fastcorn.protocol.base import Core, CoreFactory, Transport, hand_over
+from fastcorn.protocol.base import Core, CoreFactory, HandsOverAtOnce, Transport, hand_over
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_PREFIX = b"PROXY "
@@ -249,7 +259,8 @@ def parse_preamble(data: bytes) -> tuple[ProxyHeader, int] | None:
 
 class ProxiedTransport:
     """The transport as the next core sees it: the preamble's addresses as ``peername`` and
-    ``sockname``, everything else the real transport's own bound methods (no extra call)."""
+    ``sockname``, everything else the real transport's own bound methods (no extra call).
+    ``transport`` is the real one: the backends send files to its socket."""
 
     def __init__(self, transport: Transport, header: ProxyHeader) -> None:
         self.transport = transport
@@ -298,6 +309,17 @@ def _address(addr: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _log_refusal(state: ServerState, peer: Any, why: str) -> None:
+    if state.log_connection is not None:
+        state.log_connection("PROXY protocol: connection refused", _address(peer), why)
+
+
+def _peer_trusted(state: ServerState, peername: Any, sockname: Any) -> bool:
+    policy = state.proxy
+    return isinstance(policy, ProxyPolicy) and policy.trusts_peer(
+        _address(peername), _address(sockname))
+
+
 class ProxyProtocolReader:
     """The first core of a --proxy-protocol connection (fastcorn.protocol.base.Core)."""
 
@@ -312,10 +334,8 @@ class ProxyProtocolReader:
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
         state = self.state
-        peer = _address(transport.get_extra_info("peername"))
-        policy = state.proxy
-        if not isinstance(policy, ProxyPolicy) or not policy.trusts_peer(
-                peer, _address(transport.get_extra_info("sockname"))):
+        if not _peer_trusted(state, transport.get_extra_info("peername"),
+                             transport.get_extra_info("sockname")):
             self._refuse("PROXY header from an untrusted peer")
             return
         state.connections.add(self)
@@ -349,10 +369,8 @@ class ProxyProtocolReader:
     def _refuse(self, why: str) -> None:
         self.done = True
         self.deadline = 0.0
-        if self.state.log_connection is not None and self.transport is not None:
-            self.state.log_connection("PROXY protocol: connection refused",
-                                      _address(self.transport.get_extra_info("peername")), why)
         if self.transport is not None:
+            _log_refusal(self.state, self.transport.get_extra_info("peername"), why)
             self.transport.abort()
 
     def eof_received(self) -> bool:
@@ -388,3 +406,103 @@ def proxy_protocol_factory(state: ServerState, then: CoreFactory) -> CoreFactory
         return ProxyProtocolReader(state, then)
 
     return reader
+
+
+# -- ahead of TLS: the backend reads the preamble off the raw socket ---------------------------
+
+
+class PreambleRead:
+    """One TLS connection's preamble, read before its handshake; sans-IO, fed by a backend.
+
+    The backend peeks at the socket (``MSG_PEEK``) and passes what it saw to :meth:`feed`,
+    which says how many of those bytes to take: exactly the preamble's, never more, so the
+    ClientHello behind it stays in the socket and the TLS layer reads it as if no preamble
+    had been there, whatever the segments. While the preamble is incomplete every peeked
+    byte belongs to it and is taken, so the socket is empty again and the backend waits for
+    readability instead of spinning on bytes it already saw.
+    """
+
+    __slots__ = ("gate", "peername", "taken", "header")
+
+    def __init__(self, gate: TLSPreambleGate, peername: Any) -> None:
+        self.gate = gate
+        self.peername = peername
+        self.taken = b""
+        self.header: ProxyHeader | None = None
+
+    def feed(self, peeked: bytes) -> int | None:
+        """How many bytes of ``peeked`` (the socket's unread bytes, at least one) to take
+        off the socket; None when they cannot start a valid preamble (refused and logged:
+        close the connection). Once the preamble is whole, :attr:`header` is set."""
+        try:
+            parsed = parse_preamble(self.taken + peeked)
+        except ProxyProtocolError as exc:
+            self.refuse(str(exc))
+            return None
+        if parsed is None:
+            take = len(peeked)
+        else:
+            self.header, used = parsed
+            take = used - len(self.taken)
+        self.taken += peeked[:take]
+        return take
+
+    def cores(self) -> CoreFactory:
+        """The connection's first core, for after the handshake: the listener's own, given
+        the transport as the preamble describes it (call once :attr:`header` is set)."""
+        assert self.header is not None
+        return functools.partial(Preambled, self.header, self.gate.then)
+
+    def refuse(self, why: str) -> None:
+        """Log why the connection is closed (the backend closes it)."""
+        _log_refusal(self.gate.state, self.peername, why)
+
+
+class TLSPreambleGate:
+    """The factory of a TLS listener's connections under --proxy-protocol.
+
+    Backends find it with :func:`fastcorn.protocol.base.preamble_gate` and call
+    :meth:`open_preamble` at accept, before reading anything. Called as a plain factory (a backend
+    that reads no preamble before the handshake), it makes a :class:`ProxyProtocolReader`
+    that expects the preamble inside TLS, where no balancer sends it: such a connection is
+    closed, never served with the balancer's address taken for the client's.
+    """
+
+    __slots__ = ("state", "then")
+
+    def __init__(self, state: ServerState, then: CoreFactory) -> None:
+        self.state = state
+        self.then = then
+
+    def __call__(self) -> Core:
+        return ProxyProtocolReader(self.state, self.then)
+
+    def open_preamble(self, peername: Any, sockname: Any) -> PreambleRead | None:
+        """The reading of a connection's preamble; None when the peer may not send one
+        (not among --forwarded-allow-ips, or shutting down): close it unread (logged).
+        ``peername`` None: the connection is gone already (a health check that closed)."""
+        if peername is None:
+            _log_refusal(self.state, peername, "the client left before its PROXY header")
+            return None
+        if not _peer_trusted(self.state, peername, sockname):
+            _log_refusal(self.state, peername, "PROXY header from an untrusted peer")
+            return None
+        if self.state.shutting_down:
+            _log_refusal(self.state, peername, "shutting down")
+            return None
+        return PreambleRead(self, peername)
+
+
+class Preambled(HandsOverAtOnce):
+    """A TLS connection's first core once its preamble was read and its handshake done:
+    hands the connection at once to the listener's first core (ALPN choice, HTTP/1.1)
+    through a :class:`ProxiedTransport`. Nothing else reaches it."""
+
+    __slots__ = ("header", "then")
+
+    def __init__(self, header: ProxyHeader, then: CoreFactory) -> None:
+        self.header = header
+        self.then = then
+
+    def connection_made(self, transport: Transport) -> None:
+        hand_over(ProxiedTransport(transport, self.header), self.then())

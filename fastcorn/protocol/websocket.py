@@ -1,12 +1,16 @@
-"""The WebSocket connection core (RFC 6455) on wsproto, reached by an HTTP/1.1 Upgrade.
+"""The WebSocket connection core (RFC 6455) on wsproto, over HTTP/1.1 or an HTTP/2 stream.
 
-:func:`websocket_upgrade` gives the HTTP/1.1 core its Upgrade handler for ``websocket``:
-called with the HTTP scope of an upgrade request, it returns a
-:class:`WebSocketConnection`, which the HTTP/1.1 core hands the connection to. That core
-checks the opening handshake (RFC 6455 4.2.1) as soon as it has the transport: a bad
+:func:`websocket_upgrade` gives the HTTP/1.1 core its Upgrade handler for ``websocket``,
+:func:`websocket_connect` the HTTP/2 core its handler for an extended CONNECT with
+``:protocol websocket`` (RFC 8441). Either returns a :class:`WebSocketConnection` for the
+request's HTTP scope; its transport is the TCP connection (HTTP/1.1 hands it over) or the
+HTTP/2 stream (fastcorn.protocol.h2tunnel.StreamTransport: DATA frames under flow
+control). What differs between the two is the handshake alone
+(fastcorn.protocol.wshandshake: its checks, the 101 or ``:status 200``, the HTTP response
+that replaces it). The core checks the handshake as soon as it has the transport: a bad
 one gets a 400 and never reaches the app. A good one starts the app's
 :class:`fastcorn.asgi.websocket.WebSocketCycle`, for which this core is the
-``WebSocketStream``: the app's accept becomes the 101 response, its denial or a close
+``WebSocketStream``: the app's accept becomes the acceptance, its denial or a close
 before accept an HTTP response, and from then on wsproto's
 ``Connection(ConnectionType.SERVER, extensions)`` reads and writes the frames, except the
 common ones: while wsproto is between frames and messages, whole unfragmented data frames
@@ -24,10 +28,7 @@ server's once-a-second sweep (``check_timeout``), as in the HTTP/1.1 core.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -39,7 +40,6 @@ from wsproto.events import (
     Pong,
     TextMessage,
 )
-from wsproto.utilities import generate_accept_token
 
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.websocket import WebSocketCycle, websocket_scope
@@ -49,6 +49,13 @@ from fastcorn.protocol.wsframe import BAD_UTF8 as LANE_BAD_UTF8
 from fastcorn.protocol.wsframe import END as LANE_END
 from fastcorn.protocol.wsframe import PARTIAL as LANE_PARTIAL
 from fastcorn.protocol.wsframe import read_frames, read_raw_frames, write_frame, write_raw_frame
+from fastcorn.protocol.wshandshake import (
+    ConnectHandshake,
+    Handshake,
+    HandshakeError,
+    UpgradeHandshake,
+    valid_field,
+)
 
 if TYPE_CHECKING:
     from fastcorn.config import Config, WebSocketSettings
@@ -64,72 +71,6 @@ CLOSE_TIMEOUT = 5.0
 _REASONS = {1007: "invalid UTF-8", 1009: "message too big"}
 #: The largest frame the compiled lane reads itself; longer ones stream through wsproto.
 LANE_FRAME_LIMIT = 64 * 1024
-
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-                         b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-class HandshakeError(Exception):
-    """A bad opening handshake: answered with a 400 carrying this message."""
-
-    def __init__(self, reason: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        super().__init__(reason)
-        self.headers = headers or []
-
-
-def _tokens(values: list[bytes]) -> set[bytes]:
-    return {token.strip().lower() for value in values for token in value.split(b",")}
-
-
-def check_handshake(scope: dict[str, Any], body: bytes) -> bytes:
-    """The Sec-WebSocket-Key of a valid opening handshake (RFC 6455 4.2.1); else
-    HandshakeError. Host and the Upgrade token were checked by the HTTP/1.1 core."""
-    if scope["method"] != "GET":
-        raise HandshakeError("A WebSocket handshake must be a GET request.")
-    if scope["http_version"] != "1.1":
-        raise HandshakeError("A WebSocket handshake needs HTTP/1.1.")
-    if body:
-        raise HandshakeError("A WebSocket handshake has no body.")
-    fields: dict[bytes, list[bytes]] = {}
-    for name, value in scope["headers"]:
-        fields.setdefault(name, []).append(value)
-    if b"websocket" not in _tokens(fields.get(b"upgrade", [])):
-        raise HandshakeError("Upgrade: websocket is missing.")
-    if b"upgrade" not in _tokens(fields.get(b"connection", [])):
-        raise HandshakeError("Connection: upgrade is missing.")
-    if [v.strip() for v in fields.get(b"sec-websocket-version", [])] != [b"13"]:
-        # RFC 6455 4.4: the error names the versions the server speaks.
-        raise HandshakeError("Unsupported Sec-WebSocket-Version (this server speaks 13).",
-                             [(b"sec-websocket-version", b"13")])
-    keys = fields.get(b"sec-websocket-key", [])
-    if len(keys) != 1:
-        raise HandshakeError("Sec-WebSocket-Key is missing.")
-    key = keys[0].strip()
-    try:
-        valid = len(base64.b64decode(key, validate=True)) == 16
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise HandshakeError("Sec-WebSocket-Key is not 16 bytes in base64.")
-    return key
-
-
-def _valid_field(name: bytes, value: bytes) -> bool:
-    return (bool(name) and all(c in _TOKEN_CHARS for c in name)
-            and b"\r" not in value and b"\n" not in value and b"\0" not in value)
-
-
-def _encode_fields(fields: list[tuple[bytes, bytes]]) -> bytes:
-    return b"".join(name + b": " + value + b"\r\n" for name, value in fields)
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("ascii"))
-
 
 def _wsproto_idle(ws: Connection) -> bool:
     """wsproto holds no part of a frame and no fragmented message: the next bytes start a
@@ -151,12 +92,24 @@ def websocket_upgrade(state: ServerState, config: Config) -> UpgradeHandler:
     return upgrade
 
 
+def websocket_connect(state: ServerState, config: Config) -> UpgradeHandler:
+    """The HTTP/2 core's handler for an extended CONNECT with ``:protocol websocket``
+    (RFC 8441): the WebSocket core for that stream, whose transport is the stream."""
+    settings = config.ws
+
+    def connect(scope: dict[str, Any], body: bytes) -> Core | None:
+        return WebSocketConnection(state, settings, scope, body, ConnectHandshake())
+
+    return connect
+
+
 class WebSocketConnection:
     """One WebSocket connection after its upgrade request: a Core, and the WebSocketStream
     of its app's cycle."""
 
     def __init__(self, state: ServerState, settings: WebSocketSettings,
-                 scope: dict[str, Any], body: bytes = b"") -> None:
+                 scope: dict[str, Any], body: bytes = b"",
+                 handshake: Handshake | None = None) -> None:
         self.state = state
         self.settings = settings
         self.http_scope = scope
@@ -166,9 +119,11 @@ class WebSocketConnection:
         self.codec: MessageCodec | None = None
         self.deflate: DeflateParameters | None = None
         self.error: HandshakeError | None = None
-        self.key = b""
+        # What depends on the carrying protocol (HTTP/1.1 Upgrade, HTTP/2 CONNECT).
+        self.handshake: Handshake = (handshake if handshake is not None
+                                     else UpgradeHandshake(lambda: state.default_headers))
         try:
-            self.key = check_handshake(scope, body)
+            self.handshake.check(scope, body)
         except HandshakeError as exc:
             self.error = exc
         self.early_data = bytearray()  # read before the app accepted
@@ -180,7 +135,7 @@ class WebSocketConnection:
         self.responded = False  # an HTTP response replaced the handshake
         self.failed = False  # a protocol error ended the connection: input is dropped
         self.shutting_down = False
-        self.chunked = False  # the denial response is sent with chunked coding
+        self.response_open = False  # an HTTP response in place of the handshake is unfinished
         self.write_deadline = 0.0
         self.close_deadline = 0.0
         self.next_ping = 0.0
@@ -202,7 +157,8 @@ class WebSocketConnection:
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
         state = self.state
-        state.connections.add(self)
+        if self.handshake.owns_connection:
+            state.connections.add(self)
         if self.error is not None:
             reason = str(self.error).encode()
             self._write_response(400, [(b"content-type", b"text/plain; charset=utf-8"),
@@ -340,10 +296,9 @@ class WebSocketConnection:
         if subprotocol is not None and subprotocol not in offered:
             raise RuntimeError(f"subprotocol {subprotocol!r} was not offered by the client")
         for name, value in headers:
-            if not _valid_field(name, value):
+            if not valid_field(name, value):
                 raise RuntimeError(f"invalid header in websocket.accept: {name!r}: {value!r}")
-        fields = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
-                  (b"sec-websocket-accept", generate_accept_token(self.key))]
+        fields: list[tuple[bytes, bytes]] = []
         if subprotocol is not None:
             fields.append((b"sec-websocket-protocol", subprotocol.encode()))
         if self.settings.per_message_deflate:
@@ -354,9 +309,9 @@ class WebSocketConnection:
         reserved = {b"upgrade", b"connection", b"sec-websocket-accept",
                     b"sec-websocket-protocol", b"sec-websocket-extensions"}
         fields.extend((n, v) for n, v in headers if n.lower() not in reserved)
-        fields.extend(self.state.default_headers)
-        self._write(b"HTTP/1.1 101 Switching Protocols\r\n" + _encode_fields(fields) + b"\r\n")
-        self._log_access(101)
+        assert self.transport is not None
+        self.handshake.accept(self.transport, fields)
+        self._log_access(self.handshake.accepted_status)
         self.codec = MessageCodec(self.settings.max_size, self.deflate)
         self.ws = ws = Connection(ConnectionType.SERVER, [self.codec])
         self.fast_send = self.use_lane
@@ -398,7 +353,7 @@ class WebSocketConnection:
                       more_body: bool, first: bool) -> None:
         if first:
             for name, value in headers:
-                if not _valid_field(name, value):
+                if not valid_field(name, value):
                     raise RuntimeError(f"invalid header in the denial response: {name!r}")
             self._log_access(status)
         self._write_response(status, headers, body, more_body, first)
@@ -411,7 +366,7 @@ class WebSocketConnection:
             return
         if self.ws is None:
             # Never accepted: the handshake's answer is complete (or was cut short).
-            if not self.responded or self.chunked:
+            if not self.responded or self.response_open:
                 self._abort()
             return
         if self.ws.state is ConnectionState.CLOSED and not self.transport_closing():
@@ -591,32 +546,13 @@ class WebSocketConnection:
 
     def _write_response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes,
                         more_body: bool, first: bool, close: bool = True) -> None:
-        """An HTTP/1.1 response instead of the 101; the connection closes after it."""
-        if self.closed:
+        """An HTTP response instead of the acceptance; the transport closes after it (on
+        HTTP/2: the stream ends)."""
+        if self.closed or self.transport is None:
             return
         self.responded = True
-        if first:
-            fields = list(headers)
-            names = {name.lower() for name, _ in fields}
-            if b"content-length" not in names:
-                if more_body:
-                    self.chunked = True
-                    fields.append((b"transfer-encoding", b"chunked"))
-                else:
-                    fields.append((b"content-length", b"%d" % len(body)))
-            fields.append((b"connection", b"close"))
-            fields.extend(self.state.default_headers)
-            head = _status_line(status) + _encode_fields(fields) + b"\r\n"
-        else:
-            head = b""
-        if self.chunked:
-            out = head + (b"%x\r\n%s\r\n" % (len(body), body) if body else b"")
-            if not more_body:
-                out += b"0\r\n\r\n"
-                self.chunked = False
-        else:
-            out = head + body
-        self._write(out)
+        self.response_open = more_body
+        self.handshake.respond(self.transport, status, headers, body, more_body, first)
         if not more_body and close:
             self._close_transport()
 
@@ -661,5 +597,6 @@ class WebSocketConnection:
             target = scope["raw_path"].decode("latin-1")
             if scope["query_string"]:
                 target += "?" + scope["query_string"].decode("latin-1")
-            state.log_access(scope.get("client"), "GET", target, scope["http_version"],
+            state.log_access(scope.get("client"), scope.get("method", "GET"), target,
+                             scope["http_version"],
                              status, 0, 0.0)

@@ -6,8 +6,6 @@ test_response_options)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +18,6 @@ from fastcorn.config import Config, ConfigError
 from fastcorn.envfile import load_env_file, parse_env_file
 from fastcorn.logging import compile_access_format
 from fastcorn.server import date_headers, extra_headers
-from tests.conftest import REPO, server_env
 
 
 def options(*argv: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -162,13 +159,3 @@ def test_access_format_json() -> None:
     evil = fake_cycle(target=b"/\r\n{\"forged\": 1}")
     line = compile_access_format("json")(evil)
     assert "\n" not in line and json.loads(line)["target"] == '/\r\n{"forged": 1}'
-
-
-def test_proxy_protocol_with_tls_is_refused(tls_certs) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "fastcorn", "tests.apps.proxied:app", "--port", "0",
-         "--proxy-protocol", *tls_certs.server_args],
-        cwd=REPO, env=server_env(), capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "fastcorn: error: --proxy-protocol: not supported on TLS listeners")

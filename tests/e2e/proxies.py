@@ -145,6 +145,31 @@ http {{
                            "-c", str(path)], directory, ports)
 
 
+HAPROXY_DEFAULTS = """
+global
+  maxconn 256
+defaults
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+"""
+
+
+def run_haproxy(directory: Path, sections: str, ports: dict[str, int]) -> ProxyProcess:
+    """HAProxy with ``sections`` (frontends and backends) after the test defaults: the
+    config checked with ``haproxy -c`` first (a mistake fails the test with HAProxy's
+    words), then run in the foreground."""
+    haproxy = binary("haproxy")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = HAPROXY_DEFAULTS + sections
+    path = directory / "haproxy.cfg"
+    path.write_text(config)
+    check = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True)
+    if check.returncode != 0:
+        pytest.fail(f"haproxy rejected its test config:\n{check.stdout}{check.stderr}")
+    return start("haproxy", [haproxy, "-db", "-f", str(path)], directory, ports)
+
+
 def start_haproxy(directory: Path, http_upstream: int, proxy_upstream: int,
                   pem: Path) -> ProxyProcess:
     """HAProxy with four frontends: ``http`` (mode http, ``option forwardfor``) in front of
@@ -152,16 +177,8 @@ def start_haproxy(directory: Path, http_upstream: int, proxy_upstream: int,
     ``send-proxy-v2`` with a CRC32C checksum) and ``tls`` (TLS terminated by HAProxy,
     ``send-proxy-v2-ssl-cn``) in front of the --proxy-protocol server on
     ``proxy_upstream``."""
-    haproxy = binary("haproxy")
-    directory.mkdir(parents=True, exist_ok=True)
     ports = {"http": free_port(), "v1": free_port(), "v2": free_port(), "tls": free_port()}
-    config = f"""
-global
-  maxconn 256
-defaults
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
+    sections = f"""
 frontend http
   mode http
   bind 127.0.0.1:{ports["http"]}
@@ -193,12 +210,41 @@ backend proxy_v2_ssl
   mode tcp
   server app 127.0.0.1:{proxy_upstream} send-proxy-v2-ssl-cn proxy-v2-options crc32c
 """
-    path = directory / "haproxy.cfg"
-    path.write_text(config)
-    check = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True)
-    if check.returncode != 0:
-        pytest.fail(f"haproxy rejected its test config:\n{check.stdout}{check.stderr}")
-    return start("haproxy", [haproxy, "-db", "-f", str(path)], directory, ports)
+    return run_haproxy(directory, sections, ports)
+
+
+def start_haproxy_to_tls(directory: Path, tls_upstream: int) -> ProxyProcess:
+    """HAProxy in front of a TLS --proxy-protocol server on ``tls_upstream``, three ways:
+    ``reencrypt_v1`` and ``reencrypt_v2`` (mode http: HAProxy takes the client's plain
+    HTTP and opens its own TLS to fastcorn, ``ssl verify none`` with ``send-proxy`` or
+    ``send-proxy-v2``), and ``passthrough`` (mode tcp, ``send-proxy-v2``: the client's
+    own TLS goes through to fastcorn untouched, ALPN included)."""
+    ports = {"reencrypt_v1": free_port(), "reencrypt_v2": free_port(),
+             "passthrough": free_port()}
+    sections = f"""
+frontend reencrypt_v1
+  mode http
+  bind 127.0.0.1:{ports["reencrypt_v1"]}
+  default_backend tls_v1
+backend tls_v1
+  mode http
+  server app 127.0.0.1:{tls_upstream} ssl verify none send-proxy
+frontend reencrypt_v2
+  mode http
+  bind 127.0.0.1:{ports["reencrypt_v2"]}
+  default_backend tls_v2
+backend tls_v2
+  mode http
+  server app 127.0.0.1:{tls_upstream} ssl verify none send-proxy-v2
+frontend passthrough
+  mode tcp
+  bind 127.0.0.1:{ports["passthrough"]}
+  default_backend tls_passthrough
+backend tls_passthrough
+  mode tcp
+  server app 127.0.0.1:{tls_upstream} send-proxy-v2
+"""
+    return run_haproxy(directory, sections, ports)
 
 
 @dataclass

@@ -120,3 +120,20 @@ def test_graceful_shutdown_with_a_reader_waiting(serve) -> None:
         time.sleep(0.1)
         assert server.stop(timeout=5) == 0
         assert read_all(sock) == b""
+
+
+def test_files_go_by_sendfile_behind_the_preamble(serve, tmp_path) -> None:
+    """The PROXY reader wraps the transport; pathsend still reaches the socket by
+    sendfile(2) (it crashed on asyncio/uvloop and was copied through Python on trio)."""
+    payload = bytes(range(256)) * 1200
+    (tmp_path / "f.bin").write_bytes(payload)
+    server = serve("tests.apps.files:app", "--proxy-protocol", tls=None,
+                   env={"FASTCORN_TEST_FILES": str(tmp_path)})
+    data = exchange(server.port, V1 + request("GET", "/raw/pathsend?name=f.bin",
+                                              headers=CLOSE))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), data[:200]
+    assert body == payload
+    stats = exchange(server.port, V1 + request("GET", "/stats", headers=CLOSE))
+    assert json.loads(stats.partition(b"\r\n\r\n")[2])["sendfile_bytes"] == len(payload)
+    assert "Traceback" not in server.stderr

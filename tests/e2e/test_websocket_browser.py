@@ -1,7 +1,9 @@
 """Headless Chromium opens a WebSocket to fastcorn (ws:// and wss://, the ``tls`` marker)
 on every backend: the page (tests/apps/websocket_apps.py, ``/page``) sends a text and a
 binary message, and reports the echoes and the extensions Chromium negotiated
-(permessage-deflate, which Chromium always offers). Chromium is driven as in
+(permessage-deflate, which Chromium always offers). Over https the page comes over HTTP/2
+and Chromium opens the WebSocket on that connection with extended CONNECT (RFC 8441),
+which the access log shows; with --no-http2 it is an HTTP/1.1 Upgrade. Chromium is driven as in
 test_browser.py (a fresh profile; over https the test CA is trusted through NSS, or the
 server key pinned where certutil is missing)."""
 
@@ -23,11 +25,10 @@ if CHROMIUM is None:
 APP = "tests.apps.websocket_apps:app"
 
 
-@pytest.mark.tls
-def test_chromium_exchanges_messages(serve: Any, scheme: str, tmp_path: Path) -> None:
-    server = serve(APP, "--log-level", "info")
+def run_page(server: Any, tmp_path: Path) -> str:
+    """Load /page in Chromium; the page's report line (its echoes and extensions)."""
     flags: list[str] = []
-    if scheme == "https":
+    if server.tls is not None:
         if CERTUTIL is not None:
             nss_trust(tmp_path, server.tls.ca_path)
         else:
@@ -55,3 +56,27 @@ def test_chromium_exchanges_messages(serve: Any, scheme: str, tmp_path: Path) ->
     assert line.split("browser report: ", 1)[1].startswith(expected), line
     text = result_text(dom)
     assert text in ("pending", None) or text.startswith(expected), dom[-2000:]
+    return server.output_since(mark)
+
+
+@pytest.mark.tls
+def test_chromium_exchanges_messages(serve: Any, scheme: str, tmp_path: Path) -> None:
+    server = serve(APP, "--log-level", "info")
+    log = run_page(server, tmp_path)
+    if scheme == "https":
+        # The page came over HTTP/2 (ALPN), whose SETTINGS offer extended CONNECT: Chromium
+        # opens the WebSocket on that connection (RFC 8441), not on a new HTTP/1.1 one.
+        assert '"CONNECT /echo HTTP/2" 200' in log, log
+        assert '"GET /echo HTTP/1.1" 101' not in log, log
+    else:
+        assert '"GET /echo HTTP/1.1" 101' in log, log  # cleartext: HTTP/1.1 Upgrade
+
+
+@pytest.mark.tls
+def test_chromium_wss_over_http11_without_http2(serve: Any, scheme: str,
+                                                tmp_path: Path) -> None:
+    if scheme == "http":
+        pytest.skip("the cleartext page is HTTP/1.1 anyway (test_chromium_exchanges_messages)")
+    server = serve(APP, "--log-level", "info", "--no-http2")
+    log = run_page(server, tmp_path)
+    assert '"GET /echo HTTP/1.1" 101' in log, log

@@ -20,6 +20,8 @@ from h2.errors import ErrorCodes
 from h2util import Peer, frames_of, hello, release_gates, scope_app
 from hyperframe.frame import DataFrame, HeadersFrame
 
+from fastcorn.config import Config
+
 PROTOCOL_ERROR = ErrorCodes.PROTOCOL_ERROR
 GOOD = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"example.com"),
         (b":path", b"/")]
@@ -86,7 +88,9 @@ MALFORMED = {
 @pytest.mark.parametrize("name", MALFORMED)
 def test_a_malformed_request_is_a_stream_error_and_the_connection_goes_on(peer, name):
     seen: list[dict[str, Any]] = []
-    p = peer(scope_app(seen))
+    # With WebSocket on, extended CONNECT is advertised (tests/protocol/test_h2_websocket.py)
+    options = {"config": Config(None, ws="none")} if "extended CONNECT" in name else {}
+    p = peer(scope_app(seen), **options)
     sid = send(p, MALFORMED[name])
     assert p.responses[sid].reset == PROTOCOL_ERROR
     assert p.responses[sid].status is None and seen == []  # no app ran for it

@@ -235,8 +235,10 @@ def test_push_is_advertised_only_when_the_client_allows_it(peer):
 
 
 def test_protocol_pseudo_header_without_extended_connect_is_a_stream_error(peer):
-    p = peer(hello)
-    sid = p.request("CONNECT", "/chat", headers=[(b":protocol", b"websocket")])
+    # Extended CONNECT is advertised only with WebSocket on (tests/protocol/test_h2_websocket.py)
+    p = peer(hello, config=Config(None, ws="none"))
+    assert p.client.remote_settings.enable_connect_protocol == 0
+    sid = p.request("CONNECT", "/chat", headers=[(b":protocol", b"websocket")], end=False)
     assert p.responses[sid].reset == ErrorCodes.PROTOCOL_ERROR
     assert p.get("/").body == b"hello"  # the connection carries on
 
