@@ -22,6 +22,18 @@ Targets:
 
 ``--profile`` also prints the functions with the largest self cost (callgrind)
 and a cProfile of the same loop, to say where the instructions go.
+
+``--many`` measures the real server instead (the ``many`` scenario's question: why a
+request costs more with 1,000 keep-alive connections than with 64). Each of
+``--servers`` (default fastcorn-uvloop and its ceiling, started as bench/run.py starts
+them) runs under callgrind twice, serving the same number of requests (``--requests``)
+over 64 and then 1,000 connections. The client keeps one request in flight per
+connection and writes every connection's request before reading any answer, as wrk
+does when the server is the bottleneck: each loop turn finds many connections ready.
+Counters are zeroed (``callgrind_control -z``) after the connections are open and warm,
+and dumped after the measured requests, so the count is per request, connections'
+set-up excluded. With ``--profile``, the functions whose inclusive cost per request
+grows most from 64 to 1,000 connections.
 """
 
 from __future__ import annotations
@@ -30,10 +42,14 @@ import argparse
 import asyncio
 import os
 import re
+import selectors
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -306,6 +322,155 @@ def python_profile(target: str, n: int, limit: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(limit)
 
 
+MANY_CONNECTIONS = (64, 1000)  # the hello and many scenarios' connection counts
+MANY_WARMUP_ROUNDS = 3  # rounds (one request per connection) before the counters are zeroed
+
+
+class RoundClient:
+    """Keep-alive connections to one server, one request in flight on each: a round
+    writes every connection's request, then reads every answer."""
+
+    def __init__(self, port: int, connections: int) -> None:
+        self.socks: list[socket.socket] = []
+        for _ in range(connections):
+            self.socks.append(socket.create_connection(("127.0.0.1", port), timeout=120))
+        self.selector = selectors.DefaultSelector()
+        for sock in self.socks:
+            sock.setblocking(False)
+
+    def round(self) -> None:
+        for sock in self.socks:
+            sock.send(REQUEST)  # a few dozen bytes: the socket buffer always has room
+        received = {sock: b"" for sock in self.socks}
+        for sock in self.socks:
+            self.selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + 300  # a server under valgrind is slow, not stuck
+        while received:
+            events = self.selector.select(timeout=5)
+            if not events and time.monotonic() > deadline:
+                raise RuntimeError(f"{len(received)} answers missing")
+            for key, _ in events:
+                sock = cast(socket.socket, key.fileobj)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"connection closed after {received[sock][:200]!r}")
+                data = received[sock] + chunk
+                if data.endswith(BODY):  # every answer is the same short one
+                    if not data.startswith(b"HTTP/1.1 200") or data.count(b"HTTP/1.1") != 1:
+                        raise RuntimeError(f"unexpected answer {data[:200]!r}")
+                    self.selector.unregister(sock)
+                    del received[sock]
+                else:
+                    received[sock] = data
+
+    def close(self) -> None:
+        self.selector.close()
+        for sock in self.socks:
+            sock.close()
+
+
+def server_callgrind(name: str, connections: int, requests: int, out: Path) -> float:
+    """Instructions per request of the server ``name`` (bench.servers) with this many
+    connections, from a callgrind dump of the measured requests only."""
+    from bench.scenarios import SCENARIOS
+    from bench.servers import SERVERS, free_port
+
+    port = free_port()
+    command = SERVERS[name].command(port, SCENARIOS["many"])
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command]
+    path = os.pathsep.join([*FASTCORN_PATH, str(HERE.parent)])
+    env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
+    proc = subprocess.Popen(argv, cwd=HERE.parent, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    client = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # valgrind starts slowly
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{name} did not start under valgrind") from None
+                time.sleep(0.5)
+        client = RoundClient(port, connections)
+        for _ in range(MANY_WARMUP_ROUNDS):
+            client.round()
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
+                       capture_output=True)
+        rounds = max(1, requests // connections)
+        for _ in range(rounds):
+            client.round()
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
+                       capture_output=True)
+    finally:
+        if client is not None:
+            client.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    dumps = [p for p in out.parent.glob(f"{out.name}.*") if re.fullmatch(r".*\.\d+", p.name)]
+    dump = max(dumps, key=lambda p: p.stat().st_mtime)
+    dump.replace(out)  # the dump of the measured requests, under the name asked for
+    for p in out.parent.glob(f"{out.name}.*"):
+        p.unlink()
+    return program_total(out) / (rounds * connections)
+
+
+def program_total(out: Path) -> int:
+    m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(errors="replace"), re.M)
+    if not m:
+        raise RuntimeError(f"no instruction total in {out}")
+    return int(m.group(1))
+
+
+def growth_profile(few: Path, many: Path, requests: tuple[int, int], limit: int) -> str:
+    """Functions by how much their cost per request grows from the run with few
+    connections to the one with many: self cost (what grows), then inclusive cost
+    (callgrind_annotate --inclusive=yes: where it is reached from)."""
+    if not shutil.which("callgrind_annotate"):
+        return "(callgrind_annotate not found)"
+    # The program's outer frames (main, the loop's run, the interpreter around them) hold
+    # nearly all of both runs and would fill the list with the total: left out.
+    totals = [program_total(few), program_total(many)]
+    lines = []
+    for inclusive, count in ((False, limit // 2), (True, limit)):
+        a, b = costs(few, inclusive), costs(many, inclusive)
+        outer = {k for k in {*a, *b} if a.get(k, 0) > 0.9 * totals[0]
+                 or b.get(k, 0) > 0.9 * totals[1]}
+        rows = [(b.get(k, 0) / requests[1] - a.get(k, 0) / requests[0], k)
+                for k in {*a, *b} - outer]
+        rows.sort(key=lambda row: -abs(row[0]))
+        lines.append(f"{'growth':>9} {'few':>9} {'many':>9}  "
+                     f"{'inclusive' if inclusive else 'self'}: function [object]")
+        lines += [f"{d:>+9,.0f} {a.get(k, 0) / requests[0]:>9,.0f} "
+                  f"{b.get(k, 0) / requests[1]:>9,.0f}  {k}" for d, k in rows[:count]]
+    return "\n".join(lines)
+
+
+def many(servers: list[str], requests: int, directory: Path, profile: bool,
+         say: Callable[[str], None]) -> None:
+    for name in servers:
+        figures: list[float] = []
+        measured: list[int] = []
+        for connections in MANY_CONNECTIONS:
+            out = directory / f"callgrind.{name}.c{connections}.out"
+            figures.append(server_callgrind(name, connections, requests, out))
+            measured.append(max(1, requests // connections) * connections)
+            say(f"{name:>16}, {connections:>4} connections: {figures[-1]:,.0f} "
+                f"instructions per request ({measured[-1]} requests)")
+        say(f"{name:>16}: x{figures[1] / figures[0]:.2f} per request with "
+            f"{MANY_CONNECTIONS[1]} connections")
+        if profile:
+            files = [directory / f"callgrind.{name}.c{c}.out" for c in MANY_CONNECTIONS]
+            say(f"inclusive instructions per request, {MANY_CONNECTIONS[0]} -> "
+                f"{MANY_CONNECTIONS[1]} connections:")
+            say(growth_profile(files[0], files[1], (measured[0], measured[1]), 40))
+
+
 def available(target: str) -> str | None:
     try:
         DRIVERS[target]()
@@ -321,6 +486,12 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="show where the instructions go")
     p.add_argument("--keep", type=Path, help="keep the callgrind files in this directory")
     p.add_argument("--output", type=Path, help="also write DIR/instructions.md")
+    p.add_argument("--many", action="store_true",
+                   help="the real server with 64 and with 1,000 connections (see above)")
+    p.add_argument("--servers", default="fastcorn-uvloop,ceiling-uvloop",
+                   help="with --many: servers of bench/servers.py")
+    p.add_argument("--requests", type=int, default=10000,
+                   help="with --many: measured requests per run (default 10000)")
     p.add_argument("--inner", metavar="TARGET", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
@@ -346,7 +517,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
-        for target in args.targets.split(","):
+        if args.many:
+            many(args.servers.split(","), args.requests, directory, args.profile, say)
+        for target in ([] if args.many else args.targets.split(",")):
             problem = available(target)
             if problem:
                 say(f"{target:>9}: not measured ({problem})")

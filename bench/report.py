@@ -99,19 +99,31 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}" if base else "–"
 
 
+def ceiling_of(row: Row, rows: dict[str, Row]) -> Row | None:
+    """The ceiling server of the row's loop in the same scenario (uvloop's for uvicorn and
+    granian, trio's for the trio servers...), if it ran."""
+    return rows.get(CEILING_OF_LOOP.get(row.loop, ""))
+
+
+def cpu_over_ceiling(row: Row, rows: dict[str, Row]) -> str:
+    """The row's CPU per request as a multiple of its loop's ceiling's: ``1.80×``."""
+    ceiling = ceiling_of(row, rows)
+    return f"{row.cpu_median / ceiling.cpu_median:.2f}×" if ceiling else "–"
+
+
 def scenario_table(
     name: str, rows: dict[str, Row], status: dict[str, str], problems: dict[str, str]
 ) -> list[str]:
     pipelined = name == "pipelined"
     uvicorn = rows.get("uvicorn")
     lines = [
-        "| server | req/s median (min–max) | CPU µs/req (min–max) | × ceiling | × uvicorn "
-        "| CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU | client CPU "
-        "| noise |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | req/s median (min–max) | CPU µs/req (min–max) | CPU × ceiling | × ceiling "
+        "| × uvicorn | CPU × uvicorn | p50 ms | p99 ms | peak RSS MiB | errors | server CPU "
+        "| client CPU | noise |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in sorted(rows.values(), key=lambda r: -r.rps_median):
-        ceiling = rows.get(CEILING_OF_LOOP.get(row.loop, ""))
+        ceiling = ceiling_of(row, rows)
         latency = (
             "– | –"  # wrk's per-request latency is not meaningful when pipelining
             if pipelined
@@ -119,6 +131,7 @@ def scenario_table(
         )
         lines.append(
             f"| {row.server} | {_spread(row.rps, ',.0f')} | {_spread(row.cpu_us, '.1f')} "
+            f"| {cpu_over_ceiling(row, rows)} "
             f"| {_ratio(row.rps_median, ceiling.rps_median if ceiling else None)} "
             f"| {_ratio(row.rps_median, uvicorn.rps_median if uvicorn else None)} "
             f"| {_ratio(row.cpu_median, uvicorn.cpu_median if uvicorn else None)} "
@@ -130,7 +143,7 @@ def scenario_table(
         if server not in rows and state != "n/a":
             shown = state if state != "ok" else f"failed: {problems.get(server, '?')[:160]}"
             shown = shown.replace("|", "/")
-            lines.append(f"| {server} | {shown} |" + " |" * 12)
+            lines.append(f"| {server} | {shown} |" + " |" * 13)
     if any(row.worker_shares for row in rows.values()):  # a workers scenario: one more column
         lines[0] += " workers' CPU split |"
         lines[1] += "--:|"
@@ -226,22 +239,26 @@ WORKERS_NOTE = (
     "follows requests): for the median run, then the range of the larger share over the "
     "runs. No ceiling and no noise figure (nothing is pinned)."
 )
-SUMMARY_SCENARIOS = ("hello", "echo", "pipelined")
+SUMMARY_SCENARIOS = ("hello", "echo", "pipelined", "many")
 TLS_SUMMARY_SCENARIOS = ("hello-tls", "echo-tls", "handshake-tls")
 
 
 def short_table(results: dict[str, Any], scenarios: tuple[str, ...] = SUMMARY_SCENARIOS) -> str:
-    """One line per server: CPU µs/req and req/s for a few scenarios; fastcorn in bold."""
+    """One line per server: CPU µs/req (and its multiple of the same loop's ceiling's) and
+    req/s for a few scenarios; fastcorn in bold."""
     table = summarize(results)
     scenarios = tuple(n for n in scenarios if n in table)
     servers = [s for s in results["servers"] if any(s in table.get(n, {}) for n in scenarios)]
-    head = "| server | " + " | ".join(f"{n} µs/req | {n} req/s" for n in scenarios) + " |"
-    lines = [head, "|---|" + "--:|--:|" * len(scenarios)]
+    head = "| server | " + " | ".join(
+        f"{n} µs/req | {n} × ceiling | {n} req/s" for n in scenarios) + " |"
+    lines = [head, "|---|" + "--:|--:|--:|" * len(scenarios)]
     for server in servers:
         cells = []
         for n in scenarios:
-            row = table.get(n, {}).get(server)
-            cells += [f"{row.cpu_median:.1f}", f"{row.rps_median:,.0f}"] if row else ["–", "–"]
+            rows = table.get(n, {})
+            row = rows.get(server)
+            cells += ([f"{row.cpu_median:.1f}", cpu_over_ceiling(row, rows),
+                       f"{row.rps_median:,.0f}"] if row else ["–", "–", "–"])
         name = f"**{server}**" if server.startswith("fastcorn") else server
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -252,6 +269,7 @@ def ratios(results: dict[str, Any]) -> list[str]:
     table = summarize(results)
     pairs = (
         ("fastcorn-uvloop", "uvicorn"),
+        ("fastcorn-uvloop", "granian"),
         ("fastcorn-trio", "hypercorn-trio"),
         ("fastcorn-asyncio", "hypercorn-asyncio"),
     )
@@ -263,10 +281,11 @@ def ratios(results: dict[str, Any]) -> list[str]:
             for ours, theirs in pairs
             if ours in rows and theirs in rows
         ]
-        ceiling = rows.get("ceiling-uvloop")
-        if "fastcorn-uvloop" in rows and ceiling:
-            above = rows["fastcorn-uvloop"].cpu_median - ceiling.cpu_median
-            parts.append(f"fastcorn-uvloop {above:.1f} µs above the uvloop ceiling")
+        for ours in ("fastcorn-uvloop", "fastcorn-trio", "fastcorn-asyncio"):
+            ceiling = ceiling_of(rows[ours], rows) if ours in rows else None
+            if ceiling is not None:
+                parts.append(f"{ours} {cpu_over_ceiling(rows[ours], rows)} its ceiling's "
+                             f"({rows[ours].cpu_median - ceiling.cpu_median:.1f} µs above)")
         if parts:
             out.append(f"- {scenario}, CPU per request: " + "; ".join(parts) + ".")
     return out
@@ -313,8 +332,10 @@ def markdown(results: dict[str, Any]) -> str:
         out += ["![CPU µs per request and requests per second, per scenario](latest.png)", ""]
     out += [
         "CPU µs/req is the headline: lower is better and it is the least noisy figure on a "
-        "shared machine. × ceiling compares req/s with the ceiling server of the same loop "
-        "(a server that parses nothing and answers with a canned response). server CPU near "
+        "shared machine. CPU × ceiling divides it by the CPU µs/req of the ceiling server "
+        "of the same loop (a server that parses nothing and answers with a canned response: "
+        "uvloop's for the uvloop servers, trio's for trio's, asyncio's for asyncio's), and "
+        "× ceiling compares req/s with it. server CPU near "
         "100% means the server was the bottleneck; client CPU near 100% means the load "
         "generator was. noise is the largest share of the server CPU's time, over the runs, "
         "taken by anything else: other processes on that CPU plus hypervisor steal.",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any, cast
 
-from fastcorn import backends
+from fastcorn import backends, gcpolicy
 from fastcorn.asgi.cycle import ServerState
 from fastcorn.asgi.lifespan import Lifespan, LifespanFailure
 from fastcorn.asgi.proxy import ProxyPolicy
@@ -217,6 +217,7 @@ class Server:
             logger.error("Application startup failed: %s", exc)
             logger.info("Finished server process [%d]", os.getpid())
             return EXIT_STARTUP_FAILED
+        gcpolicy.tune()  # after the app's import and startup: its own GC settings win
         state.now = runtime.time()
         runtime.start(self._tick)
         cores = connection_factory(state, config)

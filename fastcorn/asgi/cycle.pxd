@@ -111,7 +111,7 @@ cdef class HTTPCycle:
     cdef ServerState state
     cdef public Stream stream
     # request body
-    cdef list body_chunks
+    cdef list body_chunks              # bytes not yet received by the app; None when none
     cdef public Py_ssize_t body_buffered
     cdef public bint body_complete
     cdef bint request_delivered        # the last http.request (more_body=False) was returned

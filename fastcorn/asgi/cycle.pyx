@@ -214,7 +214,6 @@ cdef class HTTPCycle:
         self.state = state
         self.stream = stream
         self.scope = scope
-        self.body_chunks = []
         # Numbers and flags start at 0/False and objects at None, as tp_new leaves them.
         if state.access_log:
             self.start_time = perf_counter()
@@ -223,7 +222,10 @@ cdef class HTTPCycle:
 
     cpdef feed_body(self, bytes chunk):
         self.request_bytes += len(chunk)
-        self.body_chunks.append(chunk)
+        if self.body_chunks is None:
+            self.body_chunks = [chunk]  # made on the first chunk: most requests have none
+        else:
+            self.body_chunks.append(chunk)
         self.body_buffered += len(chunk) + CHUNK_OVERHEAD
         if self.body_waiter is not None:
             self._wake(self.body_waiter)
@@ -235,7 +237,7 @@ cdef class HTTPCycle:
 
     cdef drop_body(self):
         """The response is complete: what the app never read is dropped, not kept."""
-        self.body_chunks = []
+        self.body_chunks = None
         self.body_buffered = 0
 
     cpdef disconnect(self):
@@ -270,18 +272,20 @@ cdef class HTTPCycle:
 
     async def receive(self):
         cdef bytes body
+        cdef list chunks
         while True:
             if self.disconnected:
                 return {K_TYPE: T_DISCONNECT}
             if not self.request_delivered:
                 if self.body_buffered or self.body_complete:
-                    if len(self.body_chunks) == 1:
-                        body = <bytes>self.body_chunks[0]
-                    elif self.body_chunks:
-                        body = EMPTY.join(self.body_chunks)
-                    else:
+                    chunks = self.body_chunks
+                    if chunks is None:
                         body = EMPTY
-                    self.body_chunks = []
+                    elif len(chunks) == 1:
+                        body = <bytes>chunks[0]
+                    else:
+                        body = EMPTY.join(chunks)
+                    self.body_chunks = None
                     self.body_buffered = 0
                     if self.body_complete:
                         self.request_delivered = True

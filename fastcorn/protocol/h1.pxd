@@ -93,6 +93,11 @@ cdef class H1Connection(Stream):
     # responses go out in request order
     cdef H1Cycle cycle          # whose response is being written
     cdef object pipeline        # collections.deque of H1Cycle waiting their turn
+    # a large body fed to the transport a piece at a time as it drains (never copied)
+    cdef object held            # a memoryview of it, or None
+    cdef Py_ssize_t held_pos    # how much of it the transport has
+    cdef list queued            # writes made behind it, in order, or None
+    cdef int after_held         # a close or lingering close waiting for it to be written
     # hand-overs to other cores (fastcorn.protocol.base): Upgrade and the HTTP/2 preface
     cdef object upgrades        # {lowercased Upgrade token: UpgradeHandler}, or None
     cdef object prior_knowledge # makes the HTTP/2 core for a cleartext preface, or None
@@ -131,3 +136,6 @@ cdef class H1Connection(Stream):
     cdef arm_timer(self, TimerKind kind, double delay)
     cdef on_timeout(self, TimerKind kind)
     cdef close_transport(self)
+    cdef write(self, object data)
+    cdef write_large(self, bytes body)
+    cdef feed_held(self)

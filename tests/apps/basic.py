@@ -151,6 +151,22 @@ async def download(scope, receive, send, query):
         await send({"type": "http.response.body", "body": piece, "more_body": sent < size})
 
 
+async def one_body(scope, receive, send, query):
+    """``size`` bytes made for this request and sent in one body message: with ``length=1``
+    after a content-length, else as one chunk (and an empty last message). The server must
+    not copy it (issue 14)."""
+    size = int(query["size"])
+    headers = [(b"content-type", b"application/octet-stream")]
+    length = query.get("length") == "1"
+    if length:
+        headers.append((b"content-length", str(size).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    body = b"x" * size  # every page touched, so that all of it is resident
+    await send({"type": "http.response.body", "body": body, "more_body": not length})
+    if not length:
+        await send({"type": "http.response.body", "body": b""})
+
+
 async def wait_disconnect(scope, receive, send, query):
     """Read the body, then keep waiting in receive() until the client goes away."""
     key = query["id"]
@@ -230,6 +246,7 @@ ROUTES = {
     "/stream": stream,
     "/count": count,
     "/download": download,
+    "/one-body": one_body,
     "/wait-disconnect": wait_disconnect,
     "/endless": endless,
     "/slow": slow,

@@ -89,3 +89,46 @@ def test_download_256_mib_to_a_slow_reader(basic_server, scheme, length):
         assert SIZE < received < SIZE * 1.001
     assert_bounded(sampler, idle)
     assert elapsed < 20, f"the download took {elapsed:.1f}s"
+
+
+ONE_BODY = 50 * MiB
+# The body itself, made by the app, is 50 MiB of the growth; the rest is the transport's and
+# the kernel's buffers. A copy of the body (into the head's buffer, a transport's buffer or
+# a chunk) would make it 100.
+ONE_BODY_ALLOWANCE = 75 * MiB
+
+
+@pytest.mark.tls
+@pytest.mark.parametrize("length", ["1", "0"], ids=["content-length", "chunked"])
+def test_one_large_body_to_a_slow_reader_is_not_copied(basic_server, scheme, length):
+    """A single 50 MiB http.response.body to a client that reads slowly costs the server
+    about the body itself, not twice that (issue 14)."""
+    with Connection(basic_server, timeout=30) as conn:
+        conn.get("/")  # the connection (and a TLS session) set up before the baseline
+        idle = basic_server.rss()
+        with RssSampler(basic_server) as sampler:
+            conn.send(request("GET", f"/one-body?size={ONE_BODY}&length={length}"))
+            _, status, headers = read_head(conn.reader)
+            assert status == 200
+            framing = "content-length" if length == "1" else "transfer-encoding"
+            assert framing in dict(headers), headers
+            received = 0
+            tail = b""  # the last bytes read, whatever the reads' boundaries
+            slow_until = time.monotonic() + 1.5
+            while time.monotonic() < slow_until:  # the body sits in the server meanwhile
+                data = conn.reader.read1(65536)
+                received += len(data)
+                tail = (tail + data)[-7:]
+                time.sleep(0.02)
+            while not (received >= ONE_BODY if length == "1" else tail == b"\r\n0\r\n\r\n"):
+                data = conn.reader.read1(1024 * 1024)
+                assert data, f"the body ended after {received} bytes"
+                received += len(data)
+                tail = (tail + data)[-7:]
+    if length == "1":
+        assert received == ONE_BODY
+    else:
+        assert ONE_BODY < received < ONE_BODY + 100
+    assert sampler.peak - idle < ONE_BODY_ALLOWANCE, (
+        f"server RSS grew by {(sampler.peak - idle) / MiB:.0f} MiB for a "
+        f"{ONE_BODY // MiB} MiB body")
