@@ -203,3 +203,30 @@ def wait_events(server: Any, key: str, predicate: Any, timeout: float = 5.0) -> 
             return events
         time.sleep(0.05)
     raise AssertionError(f"app events for {key!r} after {timeout}s: {events}")
+
+
+def slow_request_in_flight(server: Any, delay: float,
+                           timeout: float = 15) -> tuple[threading.Thread, dict[str, Any]]:
+    """``GET /slow`` (tests.apps.basic) from a thread, returned once the app has started it.
+
+    The thread puts the httpx response in ``results["response"]``, or what it raised in
+    ``results["error"]``."""
+    import uuid
+
+    import httpx
+
+    key = uuid.uuid4().hex
+    results: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        try:
+            results["response"] = httpx.get(server.url + "/slow", verify=server.verify,
+                                            params={"delay": str(delay), "id": key},
+                                            timeout=timeout)
+        except Exception as exc:  # reported by the test
+            results["error"] = exc
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    wait_events(server, key, lambda e: "started" in e)
+    return thread, results

@@ -23,7 +23,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.rawhttp import wait_events
+from tests.e2e.rawhttp import slow_request_in_flight, wait_events
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -66,19 +66,7 @@ def test_pid1_sigterm_from_outside_finishes_in_flight_and_exits_zero(serve, work
     assert "python" in init.name() or "fastcorn" in " ".join(init.cmdline())
     assert "Started server process [1]" in server.stderr or workers > 1
 
-    k = uuid.uuid4().hex
-    results: dict[str, object] = {}
-
-    def slow_request() -> None:
-        try:
-            results["response"] = httpx.get(server.url + "/slow",
-                                            params={"delay": "1.5", "id": k}, timeout=15)
-        except Exception as exc:  # reported below
-            results["error"] = exc
-
-    thread = threading.Thread(target=slow_request)
-    thread.start()
-    wait_events(server, k, lambda e: "started" in e)
+    thread, results = slow_request_in_flight(server, delay=1.5)
     started = time.monotonic()
     init.send_signal(signal.SIGTERM)  # from the host's namespace, as docker stop does
     # The listener closes at once: a Kubernetes readiness probe fails from here on.

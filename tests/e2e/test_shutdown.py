@@ -10,7 +10,14 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.rawhttp import Connection, connect, read_head, request, wait_events
+from tests.e2e.rawhttp import (
+    Connection,
+    connect,
+    read_head,
+    request,
+    slow_request_in_flight,
+    wait_events,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -37,19 +44,7 @@ def test_sigterm_right_after_startup_is_graceful(serve):
 
 def test_in_flight_request_completes(serve):
     server = serve("tests.apps.basic:app")
-    k = uuid.uuid4().hex
-    results: dict[str, object] = {}
-
-    def slow_request() -> None:
-        try:
-            results["response"] = httpx.get(server.url + "/slow",
-                                            params={"delay": "1", "id": k}, timeout=10)
-        except Exception as exc:  # reported below
-            results["error"] = exc
-
-    thread = threading.Thread(target=slow_request)
-    thread.start()
-    wait_events(server, k, lambda e: "started" in e)
+    thread, results = slow_request_in_flight(server, delay=1, timeout=10)
     started = time.monotonic()
     server.send_signal(signal.SIGTERM)
     code = server.wait(10)
