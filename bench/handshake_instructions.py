@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -26,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.callgrind import count_around, measured_dump, stop, total_instructions  # noqa: E402
 from bench.tls import CERT, KEY, make_certificate  # noqa: E402
 
 PORT = 8943
@@ -78,25 +77,15 @@ def measure(name: str, n: int, workdir: Path) -> float:
                 time.sleep(0.5)
         for _ in range(20):
             one_connection(context)
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
-                       capture_output=True)
-        for _ in range(n):
-            one_connection(context)
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       capture_output=True)
+
+        def measured_connections() -> None:
+            for _ in range(n):
+                one_connection(context)
+
+        count_around(proc.pid, measured_connections)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    dump = next(p for p in sorted(workdir.glob(f"callgrind.{name}.*"))
-                if re.search(r"\.\d+$", p.name))
-    for line in dump.read_text(errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1]) / n
-    raise RuntimeError(f"no totals in {dump}")
+        stop(proc)
+    return total_instructions(measured_dump(workdir, f"callgrind.{name}")) / n
 
 
 def main() -> None:

@@ -372,6 +372,7 @@ class RoundClient:
 def server_callgrind(name: str, connections: int, requests: int, out: Path) -> float:
     """Instructions per request of the server ``name`` (bench.servers) with this many
     connections, from a callgrind dump of the measured requests only."""
+    from bench.callgrind import count_around, measured_dump, stop
     from bench.scenarios import SCENARIOS
     from bench.servers import SERVERS, free_port
 
@@ -396,24 +397,19 @@ def server_callgrind(name: str, connections: int, requests: int, out: Path) -> f
         client = RoundClient(port, connections)
         for _ in range(MANY_WARMUP_ROUNDS):
             client.round()
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
-                       capture_output=True)
         rounds = max(1, requests // connections)
-        for _ in range(rounds):
-            client.round()
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       capture_output=True)
+        round_client = client
+
+        def measured_rounds() -> None:
+            for _ in range(rounds):
+                round_client.round()
+
+        count_around(proc.pid, measured_rounds)
     finally:
         if client is not None:
             client.close()
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    dumps = [p for p in out.parent.glob(f"{out.name}.*") if re.fullmatch(r".*\.\d+", p.name)]
-    dump = max(dumps, key=lambda p: p.stat().st_mtime)
+        stop(proc, signal.SIGTERM, group=True)
+    dump = measured_dump(out.parent, out.name)
     dump.replace(out)  # the dump of the measured requests, under the name asked for
     for p in out.parent.glob(f"{out.name}.*"):
         p.unlink()

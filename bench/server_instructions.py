@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.callgrind import count_around, measured_dump, stop, total_instructions  # noqa: E402
 from bench.scenarios import SCENARIOS, Scenario  # noqa: E402
 from bench.servers import SERVERS, free_port  # noqa: E402
 
@@ -96,27 +95,17 @@ def measure(name: str, scenario: Scenario, n: int, connections: int, workdir: Pa
         client = Client(port, connections, scenario)
         for _ in range(WARMUP // connections + 1):
             client.round()
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
-                       capture_output=True)
         rounds = max(1, n // connections)
-        for _ in range(rounds):
-            client.round()
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       capture_output=True)
+
+        def measured_rounds() -> None:
+            for _ in range(rounds):
+                client.round()
+
+        count_around(proc.pid, measured_rounds)
         client.close()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    dumps = [p for p in out.parent.glob(f"{out.name}.*") if re.search(r"\.\d+$", p.name)]
-    dump = max(dumps, key=lambda p: p.stat().st_mtime)
-    for line in dump.read_text(errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1]) / (rounds * connections)
-    raise RuntimeError(f"no totals in {dump}")
+        stop(proc)
+    return total_instructions(measured_dump(out.parent, out.name)) / (rounds * connections)
 
 
 def main() -> None:
