@@ -6,8 +6,11 @@ import json
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+import httpx
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -211,10 +214,6 @@ def slow_request_in_flight(server: Any, delay: float,
 
     The thread puts the httpx response in ``results["response"]``, or what it raised in
     ``results["error"]``."""
-    import uuid
-
-    import httpx
-
     key = uuid.uuid4().hex
     results: dict[str, Any] = {}
 
