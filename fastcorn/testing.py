@@ -64,6 +64,9 @@ class ManualRuntime:
 
     spawn_eager = spawn  # run by run_ready, as every task here
 
+    def spawner(self, transport: Any) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+        return self.spawn_eager
+
     def cancel(self, task: Coroutine[Any, Any, Any]) -> None:
         task.close()
 

@@ -48,6 +48,13 @@ class Runtime(Protocol):
         can be re-entered from that step (protocol.h1's launch): never from inside a
         parser's callback."""
 
+    def spawner(self, transport: Any, /) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+        """The ``spawn_eager`` for the apps of the connection on ``transport`` (called once,
+        at ``connection_made``), for a core whose apps come mostly one at a time (HTTP/1.1).
+        It behaves as ``spawn_eager``; a backend may make it cheaper per request (trio: a
+        task per connection that runs its apps in turn while it is free). Elsewhere it is
+        ``spawn_eager`` itself."""
+
     @property
     def create_waiter(self) -> Callable[[], Waiter]:
         """A new waiter: awaitable until ``set_result(None)``."""

@@ -79,6 +79,9 @@ class AsyncioRuntime:
         self.signals: list[int] = []
 
     # -- the Runtime interface (fastcorn.asgi.types; spawn and create_waiter above) --
+    def spawner(self, transport: Any) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+        return self.spawn_eager  # an eager task costs no more than a runner would
+
     def cancel(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
 

@@ -38,6 +38,7 @@ from fastcorn.backends.accept import CLOSED, RETRY_NOW, AcceptBackoff
 from fastcorn.backends.base import ServerRuntime
 from fastcorn.backends.preamble import take_preamble
 from fastcorn.backends.tls import PLAIN_HTTP_RESPONSE, TLS_HANDSHAKE_RECORD, TLSListener
+from fastcorn.backends.trio_runner import APP_TASK_NAME, AppRunner, run_app
 from fastcorn.protocol.base import Core, CoreFactory, PreambleRead, Transport, preamble_gate
 
 READ_SIZE = 65536
@@ -92,6 +93,7 @@ class TrioTransport:
         self.sending_file = False
         self.flushed: trio.Event | None = None  # set once the flusher has emptied the buffer
         self.closed_event: trio.Event | None = None  # see wait_closed()
+        self.runner = AppRunner(nursery)  # runs the apps of HTTP/1.1 requests in turn
         try:
             self.peername = sock.getpeername()
         except OSError:
@@ -453,6 +455,7 @@ async def _wait_for_input(transport: TrioTransport, sock: socket.socket) -> bool
 
 def _end_connection(transport: TrioTransport) -> None:
     transport.abort()
+    transport.runner.close()
     transport.protocol.connection_lost(None)
     # As asyncio's transports do: no reference cycle left for the garbage collector.
     transport.protocol = None  # type: ignore[assignment]
@@ -594,13 +597,6 @@ async def serve_connection(sock: socket.socket, cores: CoreFactory,
         _end_connection(transport)
 
 
-async def _await(coro: Any) -> None:
-    await coro  # trio starts async functions; the core hands over a coroutine
-
-
-APP_TASK_NAME = f"{_await.__module__}.{_await.__qualname__}"  # the name trio gave it
-
-
 class TrioRuntime:
     name = "trio"
 
@@ -619,14 +615,22 @@ class TrioRuntime:
         self.call_soon = self.token.run_sync_soon
         # spawn(coroutine): called per request, so a partial with no Python frame of ours.
         # trio >= 0.23 types start_soon(fn, *args) with a TypeVarTuple that mypy binds to the
-        # partial's given arguments only (none), so it rejects the one-argument _await.
-        # The task's name is given: trio would otherwise format "module.qualname" of _await
-        # for every request.
-        self.spawn = functools.partial(connections.start_soon, _await,  # type: ignore[arg-type]
+        # partial's given arguments only (none), so it rejects the one-argument run_app.
+        # The task's name is given: trio would otherwise format "module.qualname" of
+        # run_app for every request.
+        self.spawn = functools.partial(connections.start_soon, run_app,  # type: ignore[arg-type]
                                        name=APP_TASK_NAME)
         self.spawn_eager = self.spawn  # trio has no eager tasks
 
     # -- the Runtime interface (fastcorn.asgi.types; spawn is bound in __init__) --
+
+    def spawner(self, transport: Any) -> Callable[[Any], Any]:
+        # HTTP/1.1's apps come one at a time: the connection's runner task runs them
+        # (fastcorn.backends.trio_runner), not a new task each.
+        transport = getattr(transport, "transport", transport)  # the PROXY preamble's wrapper
+        if isinstance(transport, TrioTransport):
+            return transport.runner.spawn
+        return self.spawn_eager
 
     def cancel(self, task: Any) -> None:
         pass  # app tasks are cancelled together, with the connections nursery

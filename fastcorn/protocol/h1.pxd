@@ -7,7 +7,7 @@
 #   connection_made(transport) ─▶ remembers addresses, arms the idle timer
 #   data_received(bytes)       ─▶ parser.feed_data ─▶ on_url/on_header/on_headers_complete
 #                                   builds scope, H1Cycle (unstarted)
-#                               ◀─ parser returns; launch() ─▶ runtime.spawn_eager(cycle.run())
+#                               ◀─ parser returns; launch() ─▶ runtime.spawner(transport)(cycle.run())
 #                                 on_body ─▶ cycle.feed_body; pause reading past HIGH_WATER
 #   pause/resume_writing       ─▶ Stream.writing_paused, cycle.wake_writer()
 #   connection_lost(exc)       ─▶ cycle.disconnect() for every cycle it still owns
@@ -48,7 +48,7 @@ cdef class H1Connection(Stream):
     cdef readonly object transport
     cdef object parser
     cdef object feed_data, get_method, get_http_version, should_keep_alive  # parser's, bound
-    cdef object spawn           # runtime.spawn_eager, cached (see launch)
+    cdef object spawn           # runtime.spawner(transport), cached (see launch)
     cdef object context         # contextvars.Context at connection_made: see launch
     cdef H1Cycle unstarted      # self.cycle while its app waits for launch()
     cdef bint launching         # launch() runs an app's first step up the stack

@@ -179,6 +179,7 @@ cdef class H1Connection(Stream):
 
     def connection_made(self, transport):
         self.transport = transport
+        self.spawn = self.runtime.spawner(transport)  # the apps of this connection's requests
         self.client = address(transport.get_extra_info("peername"))
         self.server = address(transport.get_extra_info("sockname"))
         ssl_object = transport.get_extra_info("ssl_object")
