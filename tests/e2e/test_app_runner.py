@@ -151,3 +151,30 @@ def test_shutdown_deadline_cancels_an_app_the_runner_runs(serve, backend):
     assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
     cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
     server.wait_for_output(f"app {key} ended by {cancelled}")
+
+
+def test_shutdown_deadline_cancels_an_idle_runner_and_a_task_beside_it(serve, backend):
+    """A pipelined request started from inside the previous app's send gets a task of its
+    own (the runner is busy then); the runner goes idle once that app returns. At the
+    deadline both are cancelled: the endless app, and the runner out of its wait."""
+    server = serve(APP, "--timeout-graceful-shutdown", "1")
+    key = uuid.uuid4().hex
+    with Connection(server) as conn:
+        conn.send(request("GET", "/facts") + request("GET", f"/forever?id={key}"))
+        first = facts(conn.response())
+        _, status, _ = read_head(conn.reader)
+        assert status == 200
+        conn.reader.readline()  # the chunk's size
+        running = json.loads(conn.reader.readline())
+        if backend == "trio":
+            assert first["task_name"] == "AppRunner._run"
+            assert running["task_name"] == "run_app" and running["task"] != first["task"]
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(10)
+        elapsed = time.monotonic() - started
+    assert code == 0, server.stderr
+    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
+    cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
+    server.wait_for_output(f"app {key} ended by {cancelled}")
+    assert "Traceback" not in server.stderr, server.stderr
