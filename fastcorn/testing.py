@@ -116,11 +116,16 @@ class MemoryTransport:
         self.eof_written = False  # the server half-closed (lingering close)
         self.aborted = False
         self.extra: dict[str, Any] = {"peername": peer, "sockname": local}
+        # Called with each write's data, after it is buffered (tests count and inspect
+        # writes here: a core binds ``write`` once, so replacing it later is not seen).
+        self.write_observers: list[Callable[[Any], None]] = []
 
     def write(self, data: bytes | bytearray) -> None:
         if self.closed or self.eof_written:
             raise AssertionError("write after close")
         self.output += data
+        for observe in self.write_observers:
+            observe(data)
 
     def can_write_eof(self) -> bool:
         return True

@@ -144,6 +144,8 @@ cdef class HTTPCycle:
 
     # Fills a cycle made with HTTPCycle.__new__ (no Python-level __init__ on the hot path).
     cdef init(self, ServerState state, Stream stream, dict scope)
+    # run(): the coroutine the stream spawns, made without a method lookup
+    cdef object coroutine(self)
     cpdef feed_body(self, bytes chunk)
     cdef drop_body(self)
     cpdef end_body(self)

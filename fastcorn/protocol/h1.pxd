@@ -46,9 +46,12 @@ cdef class H1Connection(Stream):
     cdef ServerState state
     cdef object runtime
     cdef readonly object transport
+    cdef object transport_write  # transport.write, bound once (see write)
     cdef object parser
     cdef object feed_data, get_method, get_http_version, should_keep_alive  # parser's, bound
-    cdef object spawn           # runtime.spawner(transport), cached (see launch)
+    cdef object spawn           # runtime.spawn_eager, then spawner(transport) (see launch)
+    cdef object spawn_func      # when spawn is a partial: its function and keywords,
+    cdef dict spawn_keywords    # called without the partial's own layer (see __init__)
     cdef object context         # contextvars.Context at connection_made: see launch
     cdef H1Cycle unstarted      # self.cycle while its app waits for launch()
     cdef bint launching         # launch() runs an app's first step up the stack

@@ -884,7 +884,7 @@ cdef class H2Connection:
                                       s.request_ended)
                 continue
             s.started = True
-            s.cycle.task = self.spawn(s.cycle.run())
+            s.cycle.task = self.spawn(s.cycle.coroutine())
 
     cdef stream_reset(self, int stream_id, bint by_client):
         cdef H2Stream s = self.streams.get(stream_id)

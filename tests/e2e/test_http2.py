@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 
 import h2.config
@@ -180,6 +181,11 @@ def test_rapid_reset_attack_is_cut_while_other_clients_are_served(server):
     thread = threading.Thread(target=well_behaved)
     thread.start()
     try:
+        # The other client is being served before the attack starts (under load its first
+        # request could otherwise come after the whole attack was cut, proving nothing).
+        deadline = time.monotonic() + 20
+        while not served and time.monotonic() < deadline:
+            time.sleep(0.01)
         headers = [(":method", "GET"), (":scheme", server.scheme),
                    (":authority", f"{server.host}:{server.port}"), (":path", "/slow?delay=5")]
         for _ in range(1000):

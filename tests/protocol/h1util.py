@@ -292,13 +292,7 @@ class Conn:
 def count_writes(h: Harness) -> list[bytes]:
     """Record every transport.write() call from now on (the data still reaches h.feed)."""
     calls: list[bytes] = []
-    original = h.transport.write
-
-    def write(data):
-        calls.append(bytes(data))
-        original(data)
-
-    h.transport.write = write
+    h.transport.write_observers.append(lambda data: calls.append(bytes(data)))
     return calls
 
 

@@ -34,12 +34,10 @@ class SlowTransport:
         self.buffered = 0
         self.paused = False
         self.writes: list[Any] = []
-        self.write = h.transport.write
-        h.transport.write = self._write
+        h.transport.write_observers.append(self._write)
 
     def _write(self, data: Any) -> None:
         self.writes.append(data)
-        self.write(data)
         self.buffered += len(data)
         if self.buffered > self.limit and not self.paused:
             self.paused = True
