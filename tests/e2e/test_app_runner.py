@@ -130,6 +130,29 @@ def test_many_requests_on_one_connection_leave_nothing_behind(server, backend):
         assert after["task"] == before["task"]
 
 
+def endless_app_facts(conn: Connection) -> dict[str, Any]:
+    """What /forever saw, from the first chunk of its endless response."""
+    _, status, _ = read_head(conn.reader)
+    assert status == 200
+    conn.reader.readline()  # the chunk's size
+    data: dict[str, Any] = json.loads(conn.reader.readline())
+    return data
+
+
+def assert_cancelled_at_the_deadline(server: Any, key: str, backend: str) -> None:
+    """SIGTERM with --timeout-graceful-shutdown 1: the server exits cleanly at the
+    deadline, and the endless app ``key`` ended by the backend's cancellation."""
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    code = server.wait(10)
+    elapsed = time.monotonic() - started
+    assert code == 0, server.stderr
+    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
+    cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
+    server.wait_for_output(f"app {key} ended by {cancelled}")
+    assert "Traceback" not in server.stderr, server.stderr
+
+
 def test_shutdown_deadline_cancels_an_app_the_runner_runs(serve, backend):
     server = serve(APP, "--timeout-graceful-shutdown", "1")
     key = uuid.uuid4().hex
@@ -137,20 +160,10 @@ def test_shutdown_deadline_cancels_an_app_the_runner_runs(serve, backend):
         first = facts(conn.get("/facts"))
         facts(idle.get("/facts"))  # a second connection whose runner waits, idle
         conn.send(request("GET", f"/forever?id={key}"))
-        _, status, _ = read_head(conn.reader)
-        assert status == 200
-        conn.reader.readline()  # the chunk's size
-        running = json.loads(conn.reader.readline())
+        running = endless_app_facts(conn)
         if backend == "trio":
             assert running["task"] == first["task"]  # on the runner
-        started = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(10)
-        elapsed = time.monotonic() - started
-    assert code == 0, server.stderr
-    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
-    cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
-    server.wait_for_output(f"app {key} ended by {cancelled}")
+        assert_cancelled_at_the_deadline(server, key, backend)
 
 
 def test_shutdown_deadline_cancels_an_idle_runner_and_a_task_beside_it(serve, backend):
@@ -162,19 +175,8 @@ def test_shutdown_deadline_cancels_an_idle_runner_and_a_task_beside_it(serve, ba
     with Connection(server) as conn:
         conn.send(request("GET", "/facts") + request("GET", f"/forever?id={key}"))
         first = facts(conn.response())
-        _, status, _ = read_head(conn.reader)
-        assert status == 200
-        conn.reader.readline()  # the chunk's size
-        running = json.loads(conn.reader.readline())
+        running = endless_app_facts(conn)
         if backend == "trio":
             assert first["task_name"] == "AppRunner._run"
             assert running["task_name"] == "run_app" and running["task"] != first["task"]
-        started = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(10)
-        elapsed = time.monotonic() - started
-    assert code == 0, server.stderr
-    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
-    cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
-    server.wait_for_output(f"app {key} ended by {cancelled}")
-    assert "Traceback" not in server.stderr, server.stderr
+        assert_cancelled_at_the_deadline(server, key, backend)
