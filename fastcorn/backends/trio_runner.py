@@ -25,11 +25,15 @@ What an app sees does not change:
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from typing import Any
 
 import trio
 from outcome import Value
+
+# The runner's context while it waits: the last app's copy is let go, as the end of its
+# task would. Nothing runs in it but the runner's own code, which reads no context variable.
+IDLE_CONTEXT = Context()
 
 
 async def run_app(coro: Coroutine[Any, Any, Any]) -> None:
@@ -76,11 +80,12 @@ class AppRunner:
             trio.lowlevel.reschedule(self.task, Value(None))
 
     async def _run(self, coro: Coroutine[Any, Any, Any] | None) -> None:
-        self.task = trio.lowlevel.current_task()
+        self.task = task = trio.lowlevel.current_task()
         try:
             while coro is not None:
                 await coro  # HTTPCycle.run: only a cancellation comes out of it
-                coro = None  # the finished app's frame is not kept while waiting
+                coro = None  # the finished app's frame is not kept while waiting,
+                task.context = IDLE_CONTEXT  # nor what it set in its context
                 if self.closed:
                     break
                 self.idle = True

@@ -5,7 +5,8 @@ context variable every request sets (which no later request may see), and on tri
 many tasks are alive; ``?count=1`` adds the number of objects the garbage collector
 tracks. Routes that keep running (after their response, or until the client leaves, or
 until cancelled) record what happened to them under ``?id=``, read back at /events;
-a cancellation is also written to stderr, which outlives the server's exit.
+a cancellation is also written to stderr, which outlives the server's exit. /hold keeps
+an object in its context only, and /held says whether it outlived the request.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextvars
 import gc
 import json
 import sys
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -56,6 +58,15 @@ def facts(scope: Any, query: dict[str, str]) -> dict[str, Any]:
         gc.collect()
         data["objects"] = len(gc.get_objects())
     return data
+
+
+class Marker:
+    """An object a request keeps only in its context (weakly referable)."""
+
+
+HELD: dict[str, weakref.ref[Marker]] = {}
+MARKER_VAR: contextvars.ContextVar[Marker | None] = contextvars.ContextVar(
+    "runner_marker_var", default=None)
 
 
 def record(key: str, event: str) -> None:
@@ -101,6 +112,16 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         except BaseException as exc:
             print(f"app {key} ended by {type(exc).__name__}", file=sys.stderr, flush=True)
             raise
+    elif path == "/hold":
+        # a value only this request's context holds; /held says whether it is still alive
+        marker = Marker()
+        HELD[key] = weakref.ref(marker)
+        MARKER_VAR.set(marker)
+        await answer(send, data)
+    elif path == "/held":
+        gc.collect()
+        ref = HELD[key]
+        await answer(send, {"alive": ref() is not None})
     elif path == "/events":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body",

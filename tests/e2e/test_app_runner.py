@@ -130,6 +130,15 @@ def test_many_requests_on_one_connection_leave_nothing_behind(server, backend):
         assert after["task"] == before["task"]
 
 
+def test_what_an_app_set_in_its_context_is_let_go_when_it_ends(server):
+    key = uuid.uuid4().hex
+    with Connection(server) as conn:
+        facts(conn.get(f"/hold?id={key}"))
+        # asked on another connection while this one idles (on trio, its runner waits)
+        held = exchange(server, request("GET", f"/held?id={key}")).json()
+        assert held == {"alive": False}
+
+
 def endless_app_facts(conn: Connection) -> dict[str, Any]:
     """What /forever saw, from the first chunk of its endless response."""
     _, status, _ = read_head(conn.reader)
