@@ -4,8 +4,9 @@
 starts each server as bench/run.py does (``bench.servers``, ``bench.apps:app``) under
 ``valgrind --tool=callgrind``, opens ``--connections`` keep-alive connections, warms up,
 zeroes the counters (``callgrind_control -z``), sends N requests (one request in flight
-per connection, all connections written before any is read: several requests per loop
-turn, as under wrk), dumps the counters (``callgrind_control -d``) and prints the
+per connection, or a scenario's pipeline of them in one write, N rounded down to whole
+rounds; all connections written before any is read: several requests per loop turn, as
+under wrk), dumps the counters (``callgrind_control -d``) and prints the
 instructions per request. Unlike ``bench/instructions.py`` (the HTTP/1.1 core alone, fed
 by hand) this counts everything the server process does per request: the loop, the
 socket calls, the app task. The count repeats to within about 1% on a noisy machine,
@@ -44,11 +45,13 @@ def request(scenario: Scenario) -> bytes:
 
 
 class Client:
-    """Keep-alive connections, each with one request in flight at a time."""
+    """Keep-alive connections, each with one request (or one write of ``pipeline``
+    requests, as wrk's pipelined script sends them) in flight at a time."""
 
     def __init__(self, port: int, connections: int, scenario: Scenario) -> None:
-        self.request = request(scenario)
+        self.request = request(scenario) * scenario.pipeline
         self.expected = scenario.expected
+        self.pipeline = scenario.pipeline
         self.socks = [socket.create_connection(("127.0.0.1", port), timeout=60)
                       for _ in range(connections)]
 
@@ -57,7 +60,8 @@ class Client:
             sock.sendall(self.request)
         for sock in self.socks:
             data = b""
-            while not data.endswith(self.expected):  # every body here is distinctive
+            while not (data.endswith(self.expected)  # every body here is distinctive
+                       and data.count(self.expected) >= self.pipeline):
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise RuntimeError(f"connection closed after {data[:200]!r}")
@@ -105,7 +109,8 @@ def measure(name: str, scenario: Scenario, n: int, connections: int, workdir: Pa
         client.close()
     finally:
         stop(proc)
-    return total_instructions(measured_dump(out.parent, out.name)) / (rounds * connections)
+    requests = rounds * connections * scenario.pipeline
+    return total_instructions(measured_dump(out.parent, out.name)) / requests
 
 
 def main() -> None:
