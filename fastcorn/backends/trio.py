@@ -9,6 +9,10 @@ so that the app task a request spawned runs before the body is buffered: an app 
 answers an upload without reading it (413) gets to do so long before the core's limit.
 Small reads (the keep-alive hot path) cost no extra trip through the scheduler.
 
+An HTTP/1.1 connection's apps run on one task of the connection's, one after another
+(fastcorn.backends.trio_runner, given to the core by ``TrioRuntime.spawner``), rather
+than on a new task per request; HTTP/2 streams and WebSockets get a task each (``spawn``).
+
 TLS keeps that design: :class:`TrioTLSTransport` runs a sans-IO ``ssl.SSLObject`` over two
 ``ssl.MemoryBIO``s inside the transport. Ciphertext read from the socket goes into the
 incoming BIO and the plaintext it yields to the core; ``write`` encrypts at once into the
