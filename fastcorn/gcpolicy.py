@@ -15,6 +15,14 @@ reference counting alone, so these collections only cost.
 interpreter's default: an app (or its deployment) that set its own thresholds, or
 disabled the collector, is left alone. Python 3.14's incremental collector (default
 2000) is left alone too.
+
+``follow(connections)``, once a second, keeps the threshold above what one loop turn can
+leave waiting: PER_CONNECTION objects for each open connection (up to MAX_THRESHOLD),
+never below YOUNG_THRESHOLD. Where apps start eagerly (asyncio on Python 3.12+) a request
+leaves few objects waiting; on older Pythons and on trio every ready connection's request
+waits for its task with ~15-20 objects, and 10,000 was again collected every turn at
+1,000 connections. It changes only a threshold it set itself: one the app set meanwhile
+stays, and the policy stops.
 """
 
 from __future__ import annotations
@@ -28,12 +36,36 @@ DEFAULT_YOUNG_THRESHOLD = 700
 # 10,000 takes most of the gain while keeping each young collection short (it walks at
 # most this many objects: well under a millisecond).
 YOUNG_THRESHOLD = 10_000
+# Objects a waiting request holds, with room: bench/instructions.py --many on Python 3.11,
+# 1,000 connections (see follow()).
+PER_CONNECTION = 30
+# A young collection walks at most this many objects (a few milliseconds at worst).
+MAX_THRESHOLD = 100_000
+
+_ours: int | None = None  # the young threshold this module set, while it is in force
 
 
 def tune() -> bool:
     """Raise the young-generation threshold if it is still the default; True if it did."""
+    global _ours
     young, *older = gc.get_threshold()
     if young != DEFAULT_YOUNG_THRESHOLD or not gc.isenabled():
         return False
     gc.set_threshold(YOUNG_THRESHOLD, *older)
+    _ours = YOUNG_THRESHOLD
     return True
+
+
+def follow(connections: int) -> None:
+    """Scale the young threshold with the open connections (see the module's docstring)."""
+    global _ours
+    if _ours is None:
+        return
+    young, *older = gc.get_threshold()
+    if young != _ours or not gc.isenabled():
+        _ours = None  # the app took over
+        return
+    wanted = min(max(YOUNG_THRESHOLD, PER_CONNECTION * connections), MAX_THRESHOLD)
+    if wanted != young:
+        gc.set_threshold(wanted, *older)
+        _ours = wanted

@@ -293,6 +293,7 @@ class Server:
             await runtime.sleep(1.0 - time.time() % 1.0)
             state.default_headers = self.default_headers()
             state.check_timeouts(runtime.time())
+            gcpolicy.follow(len(state.connections))
             if self.statsd is not None:
                 self.statsd.flush()
             max_requests = self.config.limits.max_requests
