@@ -6,9 +6,30 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def wait_started(name: str, proc: subprocess.Popen[bytes],
+                 probe: Callable[[], object]) -> None:
+    """Wait (up to 120 s: valgrind starts slowly) until ``probe()`` stops raising OSError."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            probe()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{name} did not start under valgrind") from exc
+            time.sleep(0.5)
+
+
+def connects(port: int) -> Callable[[], object]:
+    """The usual probe: a TCP connection to 127.0.0.1:``port``, closed at once."""
+    return lambda: socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def count_around(pid: int, work: Callable[[], object]) -> None:

@@ -18,13 +18,18 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.callgrind import count_around, measured_dump, stop, total_instructions  # noqa: E402
+from bench.callgrind import (  # noqa: E402
+    count_around,
+    measured_dump,
+    stop,
+    total_instructions,
+    wait_started,
+)
 from bench.tls import CERT, KEY, make_certificate  # noqa: E402
 
 PORT = 8943
@@ -66,15 +71,7 @@ def measure(name: str, n: int, workdir: Path) -> float:
                             stderr=subprocess.DEVNULL)
     try:
         context = ssl.create_default_context(cafile=str(workdir / CERT))
-        deadline = time.monotonic() + 120
-        while True:  # valgrind starts slowly
-            try:
-                one_connection(context)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.5)
+        wait_started(name, proc, lambda: one_connection(context))
         for _ in range(20):
             one_connection(context)
 

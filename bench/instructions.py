@@ -372,7 +372,7 @@ class RoundClient:
 def server_callgrind(name: str, connections: int, requests: int, out: Path) -> float:
     """Instructions per request of the server ``name`` (bench.servers) with this many
     connections, from a callgrind dump of the measured requests only."""
-    from bench.callgrind import count_around, measured_dump, stop
+    from bench.callgrind import connects, count_around, measured_dump, stop, wait_started
     from bench.scenarios import SCENARIOS
     from bench.servers import SERVERS, free_port
 
@@ -385,15 +385,7 @@ def server_callgrind(name: str, connections: int, requests: int, out: Path) -> f
                             stderr=subprocess.DEVNULL, start_new_session=True)
     client = None
     try:
-        deadline = time.monotonic() + 120
-        while True:  # valgrind starts slowly
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{name} did not start under valgrind") from None
-                time.sleep(0.5)
+        wait_started(name, proc, connects(port))
         client = RoundClient(port, connections)
         for _ in range(MANY_WARMUP_ROUNDS):
             client.round()

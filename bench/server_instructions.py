@@ -24,13 +24,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.callgrind import count_around, measured_dump, stop, total_instructions  # noqa: E402
+from bench.callgrind import (  # noqa: E402
+    connects,
+    count_around,
+    measured_dump,
+    stop,
+    total_instructions,
+    wait_started,
+)
 from bench.scenarios import SCENARIOS, Scenario  # noqa: E402
 from bench.servers import SERVERS, free_port  # noqa: E402
 
@@ -74,18 +80,6 @@ class Client:
             sock.close()
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while True:  # valgrind starts slowly
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.5)
-
-
 def measure(name: str, scenario: Scenario, n: int, connections: int, workdir: Path) -> float:
     port = free_port()
     out = workdir / f"callgrind.{name}.{scenario.name}"
@@ -95,7 +89,7 @@ def measure(name: str, scenario: Scenario, n: int, connections: int, workdir: Pa
     proc = subprocess.Popen(argv, cwd=HERE.parent, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        wait_ready(port, proc)
+        wait_started(name, proc, connects(port))
         client = Client(port, connections, scenario)
         for _ in range(WARMUP // connections + 1):
             client.round()
