@@ -19,7 +19,13 @@ import h2.events
 import pytest
 
 from tests.e2e.rawhttp import request
-from tests.e2e.test_proxy_protocol import V1, bodies, exchange, read_all
+from tests.e2e.test_proxy_protocol import (
+    V1,
+    assert_shutdown_with_a_partial_preamble,
+    bodies,
+    exchange,
+    read_all,
+)
 from tests.e2e.tlsraw import PreambledTLS, client_hello
 from tests.protocol.test_proxy_protocol import ssl_tlv, tlv, v2
 
@@ -164,11 +170,7 @@ def test_plain_http_after_the_preamble_gets_the_https_port_answer(tls_proxied) -
 
 
 def test_graceful_shutdown_with_a_preamble_pending(tls_proxied) -> None:
-    with socket.create_connection(("127.0.0.1", tls_proxied.port), timeout=5) as sock:
-        sock.sendall(b"PROXY TCP4")
-        time.sleep(0.1)
-        assert tls_proxied.stop(timeout=5) == 0
-        assert read_all(sock) == b""
+    assert_shutdown_with_a_partial_preamble(tls_proxied)
 
 
 def test_insecure_bind_beside_tls_reads_its_preamble_in_cleartext(serve, tls_certs) -> None:
