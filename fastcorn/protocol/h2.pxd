@@ -154,6 +154,11 @@ cdef class H2Connection:
                           bint informational) except -1
     cdef int send_data(self, object engine_stream, int stream_id, bytes chunk,
                        bint end_stream) except -1
+    # DATA out of a stream's queue (H2Stream's and the WebSocket tunnel's): how much one
+    # frame may carry now, and the frame sent on the fast path or through h2
+    cdef Py_ssize_t data_frame_room(self, object engine_stream, int stream_id) except? -1
+    cdef int write_data(self, object engine_stream, int stream_id, bytes chunk,
+                        bint end_stream) except -1
     cdef unblock(self)
     cdef unlist(self, H2Stream s)
     cdef response_done(self, H2Stream s)

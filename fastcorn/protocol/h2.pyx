@@ -1010,7 +1010,7 @@ cdef class H2Connection:
     cdef bint push_out(self, H2Stream s) except -1:
         """Send what the windows allow of the stream's pending output; END_STREAM or the
         trailers once it is all out. True when nothing is left."""
-        cdef Py_ssize_t remaining, window, frame
+        cdef Py_ssize_t remaining, room, frame
         cdef bytes chunk
         cdef bint last
         engine = self.h2
@@ -1023,15 +1023,11 @@ cdef class H2Connection:
             self.block(s)
             return False
         while remaining > 0:
-            if engine_stream is not None:
-                window = min(<Py_ssize_t>engine.outbound_flow_control_window,
-                             <Py_ssize_t>engine_stream.outbound_flow_control_window)
-            else:
-                window = engine.local_flow_control_window(s.stream_id)
-            if window <= 0:
+            room = self.data_frame_room(engine_stream, s.stream_id)
+            if room <= 0:
                 self.block(s)
                 return False
-            frame = min(remaining, window, engine.max_outbound_frame_size)
+            frame = min(remaining, room)
             if frame == remaining and s.out_pos == 0:
                 chunk = s.out
             else:
@@ -1039,11 +1035,7 @@ cdef class H2Connection:
             s.out_pos += frame
             remaining -= frame
             last = remaining == 0 and s.end_pending and s.trailer_fields is None
-            if engine_stream is not None:
-                self.send_data(engine_stream, s.stream_id, chunk, last)
-            else:
-                engine.send_data(s.stream_id, chunk, end_stream=last)
-            self.credit += CREDIT_PER_DATA_FRAME
+            self.write_data(engine_stream, s.stream_id, chunk, last)
             if last:
                 s.end_pending = False
                 s.out = EMPTY
@@ -1133,6 +1125,29 @@ cdef class H2Connection:
         out += frame_head(size, FRAME_DATA, FLAG_END_STREAM if end_stream else 0, stream_id)
         if size:
             out += chunk
+        return 0
+
+    cdef Py_ssize_t data_frame_room(self, object engine_stream, int stream_id) except? -1:
+        """The most one DATA frame on the stream may carry now (0 or less: a window is
+        shut): the windows read off h2's counters on the fast path (``engine_stream``
+        given), asked of h2 otherwise, within the peer's frame size."""
+        cdef Py_ssize_t window
+        engine = self.h2
+        if engine_stream is not None:
+            window = min(<Py_ssize_t>engine.outbound_flow_control_window,
+                         <Py_ssize_t>engine_stream.outbound_flow_control_window)
+        else:
+            window = engine.local_flow_control_window(stream_id)
+        return min(window, <Py_ssize_t>engine.max_outbound_frame_size)
+
+    cdef int write_data(self, object engine_stream, int stream_id, bytes chunk,
+                        bint end_stream) except -1:
+        """One DATA frame within data_frame_room: on the fast path or through h2."""
+        if engine_stream is not None:
+            self.send_data(engine_stream, stream_id, chunk, end_stream)
+        else:
+            self.h2.send_data(stream_id, chunk, end_stream=end_stream)
+        self.credit += CREDIT_PER_DATA_FRAME
         return 0
 
     cdef block(self, H2Stream s):

@@ -42,9 +42,6 @@ cdef enum:
     LOW_WATER = 16 * 1024
     NO_ERROR = 0
     CANCEL = 8
-    # What each DATA frame we send earns against the control-frame budget (the client's
-    # WINDOW_UPDATEs for it), as in h2.pyx.
-    CREDIT_PER_DATA_FRAME = 2
 
 
 cdef class StreamTransport:
@@ -226,7 +223,7 @@ cdef class StreamTransport:
         """DATA frames for what is queued, as far as the windows allow; END_STREAM after
         the last byte when it is owed."""
         cdef H2Connection conn = self.conn
-        cdef Py_ssize_t remaining = self.pending(), window, frame
+        cdef Py_ssize_t remaining = self.pending(), room, frame
         cdef bytes chunk
         cdef bint last = False
         if self.reset or self.lost or self.local_ended or conn.closed:
@@ -237,14 +234,10 @@ cdef class StreamTransport:
         engine_stream = self.engine_stream if engine.state_machine.state is SERVER_OPEN else None
         try:
             while remaining > 0:
-                if engine_stream is not None:
-                    window = min(<Py_ssize_t>engine.outbound_flow_control_window,
-                                 <Py_ssize_t>engine_stream.outbound_flow_control_window)
-                else:
-                    window = engine.local_flow_control_window(self.stream_id)
-                if window <= 0:
+                room = conn.data_frame_room(engine_stream, self.stream_id)
+                if room <= 0:
                     return
-                frame = min(remaining, window, <Py_ssize_t>engine.max_outbound_frame_size)
+                frame = min(remaining, room)
                 if frame == remaining and self.out_pos == 0:
                     chunk = self.out
                 else:
@@ -252,11 +245,7 @@ cdef class StreamTransport:
                 self.out_pos += frame
                 remaining -= frame
                 last = remaining == 0 and self.end_pending
-                if engine_stream is not None:
-                    conn.send_data(engine_stream, self.stream_id, chunk, last)
-                else:
-                    engine.send_data(self.stream_id, chunk, end_stream=last)
-                conn.credit += CREDIT_PER_DATA_FRAME
+                conn.write_data(engine_stream, self.stream_id, chunk, last)
                 if last:
                     break
             self.out = EMPTY
