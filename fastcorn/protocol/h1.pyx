@@ -51,6 +51,7 @@ from fastcorn._parser cimport (
 )
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
+from fastcorn.protocol.linger cimport LINGER_BYTES, LINGER_SECONDS
 from fastcorn.asgi.tls import tls_extension
 from fastcorn.protocol.base import hand_over as _hand_over
 
@@ -79,11 +80,6 @@ cdef enum:
     DISCARD_LIMIT = 64 * 1024
     # Chunk-size lines (with their extensions) in a row without chunk data: past this, 400.
     FRAMING_LIMIT = 16 * 1024
-    # Lingering close: after an answer that ends the connection, input is read and dropped
-    # (so that closing with unread input does not send a RST that destroys the answer) for
-    # at most this long and this much, or until the client's EOF.
-    LINGER_SECONDS = 5
-    LINGER_BYTES = 64 * 1024 * 1024
     # An upgrade request (h2c, websocket) is read whole before the hand-over: its body is
     # held for the next core, so only a body up to this size (Content-Length framed) is
     # upgraded; a larger or chunked one is served as plain HTTP/1.1 (RFC 9110 7.8 lets a

@@ -107,6 +107,9 @@ cdef class H2Connection:
     cdef bint closing              # GOAWAY sent or received: no new streams
     cdef bint dead                 # closing the transport (connection_lost may come later):
                                    # nothing more is read or started
+    cdef bint lingering            # GOAWAY sent, input read and dropped until EOF (linger)
+    cdef Py_ssize_t linger_bytes
+    cdef double linger_deadline
     cdef bint transport_paused
     cdef bint flush_scheduled
     cdef object flush_callback
@@ -132,6 +135,7 @@ cdef class H2Connection:
     cdef Py_ssize_t receive_requests(self, bytes data) except -1
     cdef bint over_budget(self)
     cdef compression_error(self)
+    cdef release_streams(self, object exc)
     cdef malformed(self, int stream_id)
     cdef list default_fields(self)
     cdef handle_events(self, list events)

@@ -37,6 +37,7 @@ from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
 from fastcorn.asgi.tls import tls_extension
 from fastcorn.protocol.h2headers cimport add_outbound, check_request, take_regular
+from fastcorn.protocol.linger cimport LINGER_BYTES, LINGER_SECONDS
 from fastcorn.protocol.h2headers import HeaderError as _HeaderError
 from fastcorn.protocol.h2headers import check_push_request_headers as _check_push_request
 from fastcorn.protocol.hpack import install as _install_hpack
@@ -429,7 +430,6 @@ cdef class H2Connection:
             self.settings, self.state, self.engine_stream_bound, self.extended_connect)
 
     def connection_lost(self, exc):
-        cdef H2Stream s
         if self.closed:
             return
         self.closed = True
@@ -440,6 +440,12 @@ cdef class H2Connection:
         if self.state.log_connection is not None:
             self.state.log_connection("connection closed", self.client,
                                       "" if exc is None else str(exc))
+        self.release_streams(exc)
+
+    cdef release_streams(self, object exc):
+        """Every stream's app sees the disconnect: the connection is gone, or lingers with
+        nothing more to send (close_transport)."""
+        cdef H2Stream s
         streams = list(self.streams.values())
         self.blocked = []
         self.to_start = []
@@ -458,6 +464,13 @@ cdef class H2Connection:
         return False  # HTTP/2 has no half-close: what was in flight cannot be answered
 
     def data_received(self, bytes data):
+        if self.lingering:
+            # Our last frame is sent: drop input until the client's EOF, within a bound.
+            self.linger_bytes += PyBytes_GET_SIZE(data)
+            if self.linger_bytes > LINGER_BYTES:
+                self.lingering = False
+                self.transport.close()
+            return
         if self.dead:
             return
         if self.state.now >= self.window_end:
@@ -507,7 +520,8 @@ cdef class H2Connection:
             self.write_deadline = self.state.now + self.state.timeout_write
         # A client that does not read gets no more work done for it: its own control
         # frames (PING, SETTINGS) would each add an answer to what it does not read.
-        if not self.closed:
+        # (A lingering close reads on: there are no more answers.)
+        if not self.closed and not self.lingering:
             self.transport.pause_reading()
         for s in self.streams.values():
             s.writing_paused = True
@@ -644,7 +658,7 @@ cdef class H2Connection:
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
         if n >= GOAWAY_SIZE and p[n - GOAWAY_SIZE + 3] == FRAME_GOAWAY:
             data = data[:n - GOAWAY_SIZE]
-        if data and not self.closed:
+        if data and not self.closed and not self.lingering:
             self.transport.write(data)
         self.goaway(self.h2.highest_inbound_stream_id, COMPRESSION_ERROR)
 
@@ -1258,7 +1272,8 @@ cdef class H2Connection:
 
     cdef flush(self):
         data = self.data_to_send()
-        if data and not self.closed and not self.transport.is_closing():
+        if data and not self.closed and not self.lingering and \
+                not self.transport.is_closing():
             self.transport.write(data)
 
     cdef flush_soon(self):
@@ -1285,7 +1300,7 @@ cdef class H2Connection:
         frame.error_code = error_code
         self.closing = True
         self.last_stream_id = min(self.last_stream_id, last_stream_id)
-        if not self.closed:
+        if not self.closed and not self.lingering:
             self.flush()  # what h2 holds goes first
             self.transport.write(frame.serialize())
 
@@ -1303,11 +1318,31 @@ cdef class H2Connection:
         self.close_transport()
 
     cdef close_transport(self):
+        """Close after our last frame without destroying it (a lingering close, as
+        HTTP/1.1's in h1.pyx). Closing with unread input makes the kernel send a RST, and a
+        client may lose our GOAWAY with it: a flood still arriving when it is cut always
+        does. So the write side is half-closed where the transport can (cleartext; the
+        client reads a clean end), and input is read and dropped until the client's EOF,
+        for at most LINGER_SECONDS and LINGER_BYTES. The apps see the disconnect now."""
         self.closing = True
         self.dead = True
         self.deadline = 0
-        if not self.closed and not self.transport.is_closing():
-            self.transport.close()
+        if self.closed or self.lingering or self.transport.is_closing():
+            return
+        if self.transport.can_write_eof():
+            try:
+                self.transport.write_eof()
+            except OSError:  # the client is already gone (ENOTCONN)
+                self.transport.close()
+                return
+        self.lingering = True
+        self.linger_bytes = 0
+        self.linger_deadline = self.state.now + LINGER_SECONDS
+        self.write_deadline = 0
+        self.release_streams(None)
+        if self.state.log_connection is not None:
+            self.state.log_connection("lingering close", self.client)
+        self.transport.resume_reading()
 
     cdef peer_goaway(self, int error_code, int last_stream_id):
         # h2 stops sending once it has a GOAWAY; the streams in flight are still ours to
@@ -1331,6 +1366,11 @@ cdef class H2Connection:
     def check_timeout(self, double now):
         cdef H2Stream s
         if self.closed:
+            return
+        if self.lingering:
+            if now >= self.linger_deadline:
+                self.lingering = False
+                self.transport.close()
             return
         if self.write_deadline and now >= self.write_deadline:
             self.write_deadline = 0
@@ -1363,7 +1403,7 @@ cdef class H2Connection:
         """Graceful shutdown, the two steps of RFC 9113 6.8: a GOAWAY announcing the
         largest stream id (new streams may still be in flight) with a PING, then on its
         ACK a GOAWAY with the last stream served. In-flight streams finish."""
-        if self.closed or self.goaway_stage:
+        if self.closed or self.dead or self.goaway_stage:
             return
         self.goaway_stage = 1
         # The PING first: a client on the h2 package stops reading frames at a GOAWAY.
@@ -1380,6 +1420,10 @@ cdef class H2Connection:
         the middle of a response, cancel the apps, close."""
         cdef H2Stream s
         if self.closed:
+            return
+        if self.lingering:
+            self.lingering = False
+            self.transport.close()
             return
         for s in list(self.streams.values()):
             if s.reset:

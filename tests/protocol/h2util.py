@@ -177,7 +177,9 @@ class Peer:
 
     @property
     def closed(self) -> bool:
-        return self.h.transport.closed
+        """The server is done with the connection: closed, or half-closed and lingering
+        (it reads and drops input until the client's EOF; see H2Connection.close_transport)."""
+        return self.h.transport.closed or self.h.transport.eof_written
 
 
 def scope_app(seen: list[dict[str, Any]]) -> Any:

@@ -321,3 +321,80 @@ def test_a_client_that_never_opens_its_window_gets_no_more_than_the_window(peer)
     assert len(p.responses[sid].body) == 65535  # the client's default window
     assert len(progress) <= 7  # the app waits: what it sent beyond the window is one body
     assert p.h.protocol.h2.local_flow_control_window(sid) == 0
+
+
+# -- the lingering close after a GOAWAY ---------------------------------------------------------
+
+PING = PingFrame(0, b"12345678")
+
+
+def test_a_cut_flood_is_read_and_dropped_until_the_clients_eof(peer):
+    """Closing on unread input would reset the connection, and the GOAWAY with it."""
+    p = peer(hello)
+    assert goaway_codes(flood(p, PING, 2000)) == [CALM]
+    t = p.h.transport
+    assert t.eof_written and not t.closed and not t.reading_paused
+    for _ in range(10):
+        assert p.h.feed(PING.serialize() * 4000) == b""  # dropped: no PING ACK, no error
+    assert not t.closed and p.h.state.connections == {p.h.protocol}
+    p.h.feed_eof()
+    assert t.closed and p.h.state.connections == set()
+
+
+def test_a_lingering_close_is_bounded_in_time(peer):
+    p = peer(hello)
+    flood(p, PING, 2000)
+    p.h.feed(b"more of the flood")
+    p.h.advance(4)
+    assert not p.h.transport.closed
+    p.h.advance(2)
+    assert p.h.transport.closed
+
+
+def test_a_lingering_close_is_bounded_in_size(peer):
+    p = peer(hello)
+    flood(p, PING, 2000)
+    for _ in range(70):
+        if p.h.transport.closed:
+            break
+        p.h.feed(b"\x00" * (1024 * 1024))
+    assert p.h.transport.closed
+
+
+def test_an_app_sees_the_disconnect_when_the_lingering_starts(peer):
+    seen: list[str] = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect":
+                return
+
+    p = peer(app)
+    p.request("POST", "/", end=False)
+    assert goaway_codes(flood(p, PING, 2000)) == [CALM]
+    assert not p.h.transport.closed
+    assert seen[-1:] == ["http.disconnect"]
+    p.h.feed_eof()
+
+
+def test_a_transport_that_cannot_half_close_still_lingers(peer):
+    """TLS on asyncio: no write_eof. Input is still drained until the client's EOF."""
+    p = peer(hello)
+    p.h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    assert goaway_codes(flood(p, PING, 2000)) == [CALM]
+    t = p.h.transport
+    assert not t.eof_written and not t.closed
+    assert p.h.feed(PING.serialize() * 4000) == b""
+    p.h.feed_eof()
+    assert t.closed
+
+
+def test_shutdown_leaves_a_lingering_connection_and_its_deadline_closes_it(peer):
+    p = peer(hello)
+    flood(p, PING, 2000)
+    p.h.protocol.shutdown()  # nothing more is written after the half-close
+    assert p.h.take() == b"" and not p.h.transport.closed
+    p.h.protocol.abort()
+    assert p.h.transport.closed
