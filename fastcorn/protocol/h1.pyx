@@ -17,6 +17,7 @@ from contextvars import copy_context as _copy_context
 
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.object cimport PyObject_Call
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy
@@ -151,6 +152,20 @@ cdef inline bytes wire_defaults(ServerState state):
         defaults_wire = encode_fields(fields)
         defaults_source = fields
     return defaults_wire
+
+
+cdef Py_ssize_t content_length_value(bytes value):
+    """A Content-Length value of digits; -1 past the largest Py_ssize_t. (int() cost ~370
+    instructions a request, callgrind, Python 3.13.)"""
+    cdef const char* p = PyBytes_AS_STRING(value)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(value), total = 0
+    cdef int digit
+    for i in range(n):
+        digit = p[i] - 48
+        if digit < 0 or digit > 9 or total > (PY_SSIZE_T_MAX - digit) // 10:
+            return -1
+        total = total * 10 + digit
+    return total
 
 
 class ProtocolError(Exception):
@@ -526,7 +541,11 @@ cdef class H1Connection(Stream):
                 raise ProtocolError(501)
             self.request_chunked = True
         elif n == 14 and name == b"content-length":
-            self.content_length = int(value)  # llhttp has checked it is 1*DIGIT and single
+            # llhttp has checked it is 1*DIGIT, single, and below 2**64.
+            self.content_length = content_length_value(value)
+            if self.content_length < 0:
+                self.error_status = 400  # beyond any body (nginx: invalid Content-Length)
+                raise ProtocolError(400)
         elif n == 7 and name == b"upgrade":
             self.upgrade = value
         elif n == 6 and name == b"expect":

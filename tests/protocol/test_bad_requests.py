@@ -82,6 +82,14 @@ def test_malformed_request_byte_by_byte_gets_400(make, data):
     refused(make(Recorder()), data, 400, split=True)
 
 
+@pytest.mark.parametrize("value", [b"9223372036854775808", b"18446744073709551615"])
+def test_content_length_beyond_any_body_gets_400(make, value):
+    """llhttp takes any Content-Length below 2**64; one past the largest Py_ssize_t was a
+    500 (an OverflowError in the header callback). nginx answers 400 too."""
+    refused(make(Recorder()),
+            b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: " + value + b"\r\n\r\n", 400)
+
+
 def test_400_exact_bytes(make):
     h = make(Recorder())
     body_ = b"Invalid HTTP request received."
