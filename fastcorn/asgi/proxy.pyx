@@ -25,6 +25,9 @@ What a trusted peer may set (all of it ignored when malformed, never an error):
 
 from ipaddress import ip_address as _ip_address, ip_network as _ip_network
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcmp
+
 cdef object ip_address = _ip_address
 cdef object ip_network = _ip_network
 
@@ -32,11 +35,6 @@ cdef str S_HTTP = "http"
 cdef str S_HTTPS = "https"
 cdef dict SCHEMES = {"http": S_HTTP, "https": S_HTTPS, "ws": S_HTTP, "wss": S_HTTPS}
 
-cdef bytes H_XFF = b"x-forwarded-for"
-cdef bytes H_XFPROTO = b"x-forwarded-proto"
-cdef bytes H_XFHOST = b"x-forwarded-host"
-cdef bytes H_XFPORT = b"x-forwarded-port"
-cdef bytes H_FORWARDED = b"forwarded"
 
 cdef str HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%!$&'()*+,;="
 
@@ -408,18 +406,50 @@ cdef void apply_proxy_headers(ProxyPolicy policy, dict scope, list headers):
         pass  # unreachable by design (every parse is checked); a bad header is never a 500
 
 
+cdef enum:
+    F_NONE, F_XFF, F_XFPROTO, F_XFHOST, F_XFPORT, F_FORWARDED
+
+
+cdef int field_kind(object name):
+    """Which forwarding field a (lowercase) header name is. Its length rules out nearly
+    every other name before a byte is compared: comparing each name with the five field
+    names cost ~150 instructions per header, on every request from a trusted peer."""
+    cdef Py_ssize_t n
+    cdef const char* p
+    if type(name) is not bytes:
+        return F_NONE
+    n = PyBytes_GET_SIZE(name)
+    p = PyBytes_AS_STRING(name)
+    if n == 9:
+        return F_FORWARDED if memcmp(p, b"forwarded", 9) == 0 else F_NONE
+    if n < 15 or n > 17 or memcmp(p, b"x-forwarded-", 12) != 0:
+        return F_NONE
+    if n == 15:
+        return F_XFF if memcmp(p + 12, b"for", 3) == 0 else F_NONE
+    if n == 17:
+        return F_XFPROTO if memcmp(p + 12, b"proto", 5) == 0 else F_NONE
+    if memcmp(p + 12, b"host", 4) == 0:
+        return F_XFHOST
+    return F_XFPORT if memcmp(p + 12, b"port", 4) == 0 else F_NONE
+
+
 cdef void read_headers(ProxyPolicy policy, dict scope, list headers) except *:
+    cdef int kind
     xff = proto = host = port = forwarded = None
-    for name, value in headers:
-        if name == H_XFF:
+    for field in headers:
+        kind = field_kind((<tuple>field)[0] if type(field) is tuple else field[0])
+        if kind == F_NONE:
+            continue
+        value = field[1]
+        if kind == F_XFF:
             xff = join(xff, value)
-        elif name == H_XFPROTO:
+        elif kind == F_XFPROTO:
             proto = join(proto, value)
-        elif name == H_XFHOST:
+        elif kind == F_XFHOST:
             host = join(host, value)
-        elif name == H_XFPORT:
+        elif kind == F_XFPORT:
             port = join(port, value)
-        elif name == H_FORWARDED:
+        else:
             forwarded = join(forwarded, value)
     if xff is not None or proto is not None or host is not None or port is not None:
         apply_x_forwarded(policy, scope, xff, proto, host, port)

@@ -63,6 +63,19 @@ def test_x_forwarded_for_proto_host_from_a_trusted_peer() -> None:
     assert type(scope) is dict  # the per-request copy is a plain dict, not the template
 
 
+def test_names_like_the_forwarding_fields_are_not_read_as_them() -> None:
+    """The fields are told apart by length first, then by their bytes: names of the same
+    length, or with the same prefix, are other fields."""
+    lookalikes = [("x-forwarded-fox", "203.0.113.7"), ("x-forwarded-prot", "https"),
+                  ("x-forwarded-hosts", "example.com"), ("x-forwarded-pork", "8443"),
+                  ("x-forwarded-proxy", "https"), ("y-forwarded-for", "203.0.113.7"),
+                  ("forwardee", "for=203.0.113.7"), ("x-forwarded-ffor", "203.0.113.7")]
+    assert facts(scope_of(lookalikes)) == PEER_SCOPE
+    # Uppercase on the wire is lowercased by the protocol, and read.
+    scope = scope_of([("X-Forwarded-Port", "8443"), ("X-Forwarded-Host", "example.com")])
+    assert facts(scope)["server"] == ("example.com", 8443)
+
+
 def test_untrusted_peer_and_proxy_headers_off_ignore_everything() -> None:
     spoof = [("x-forwarded-for", "203.0.113.7"), ("x-forwarded-proto", "https"),
              ("forwarded", "for=198.51.100.1;proto=https")]
