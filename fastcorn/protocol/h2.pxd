@@ -175,6 +175,7 @@ cdef class H2Connection:
     cdef goaway(self, int last_stream_id, int error_code)
     cdef terminate(self, int error_code)
     cdef close_transport(self)
+    cdef end_lingering(self)
     cdef start_upgrade(self)
     cdef raise_limits(self)
     cdef dict build_scope(self, str method, bytes target, list fields, bint may_push)

@@ -468,8 +468,7 @@ cdef class H2Connection:
             # Our last frame is sent: drop input until the client's EOF, within a bound.
             self.linger_bytes += PyBytes_GET_SIZE(data)
             if self.linger_bytes > LINGER_BYTES:
-                self.lingering = False
-                self.transport.close()
+                self.end_lingering()
             return
         if self.dead:
             return
@@ -1338,11 +1337,16 @@ cdef class H2Connection:
         self.lingering = True
         self.linger_bytes = 0
         self.linger_deadline = self.state.now + LINGER_SECONDS
-        self.write_deadline = 0
         self.release_streams(None)
         if self.state.log_connection is not None:
             self.state.log_connection("lingering close", self.client)
         self.transport.resume_reading()
+
+    cdef end_lingering(self):
+        """Abort, not close: a transport's close() waits for what it still buffers, and a
+        client that reads nothing would keep the connection open for ever."""
+        self.lingering = False
+        self.transport.abort()
 
     cdef peer_goaway(self, int error_code, int last_stream_id):
         # h2 stops sending once it has a GOAWAY; the streams in flight are still ours to
@@ -1368,9 +1372,9 @@ cdef class H2Connection:
         if self.closed:
             return
         if self.lingering:
-            if now >= self.linger_deadline:
-                self.lingering = False
-                self.transport.close()
+            if now >= self.linger_deadline or (self.write_deadline and
+                                               now >= self.write_deadline):
+                self.end_lingering()
             return
         if self.write_deadline and now >= self.write_deadline:
             self.write_deadline = 0
@@ -1422,8 +1426,7 @@ cdef class H2Connection:
         if self.closed:
             return
         if self.lingering:
-            self.lingering = False
-            self.transport.close()
+            self.end_lingering()
             return
         for s in list(self.streams.values()):
             if s.reset:
