@@ -20,6 +20,7 @@
 # once-a-second sweep calls check_timeout(now), so re-arming per request costs a store.
 
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
+from fastcorn.protocol.linger cimport Lingering
 
 
 cdef enum TimerKind:
@@ -27,7 +28,6 @@ cdef enum TimerKind:
     TIMER_IDLE = 1      # keep-alive: nothing in flight, waiting for the next request
     TIMER_HEAD = 2      # a request head has begun and must complete in time
     TIMER_BODY = 3      # a request body is arriving: each read must come in time
-    TIMER_LINGER = 4    # lingering close: input is read and dropped until EOF or this
 
 
 cdef class H1Cycle(HTTPCycle):
@@ -65,8 +65,7 @@ cdef class H1Connection(Stream):
     cdef bint reading_paused
     cdef bint closing           # no new requests: close once the current response is sent
     cdef bint eof               # the client half-closed: answer what is in flight, then close
-    cdef bint lingering         # answered and half-closed: input is dropped until EOF
-    cdef Py_ssize_t linger_bytes
+    cdef Lingering lingering    # answered and half-closed: input dropped until EOF; or None
     cdef object unparsed        # bytes held back while the pipeline is full, or None
     cdef Py_ssize_t unparsed_pos    # where in them parsing resumes
     # the request being parsed

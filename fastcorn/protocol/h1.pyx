@@ -52,7 +52,7 @@ from fastcorn._parser cimport (
 )
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
-from fastcorn.protocol.linger cimport LINGER_BYTES, LINGER_SECONDS
+from fastcorn.protocol.linger cimport begin_lingering
 from fastcorn.asgi.tls import tls_extension
 from fastcorn.protocol.base import hand_over as _hand_over
 
@@ -254,12 +254,9 @@ cdef class H1Connection(Stream):
         self.pipeline.clear()
 
     def data_received(self, bytes data):
-        if self.lingering:
+        if self.lingering is not None:
             # Answered and half-closed: drop input until the client's EOF, within a bound.
-            self.linger_bytes += PyBytes_GET_SIZE(data)
-            if self.linger_bytes > LINGER_BYTES:
-                self.lingering = False
-                self.close_transport()
+            self.lingering.drop(PyBytes_GET_SIZE(data))
             return
         if self.error_status or self.closed or self.eof or (self.closing and self.cycle is None):
             return
@@ -307,7 +304,7 @@ cdef class H1Connection(Stream):
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data), size, limit
         cdef bytes part
         while pos < n:
-            if self.error_status or self.closed or self.lingering:
+            if self.error_status or self.closed or self.lingering is not None:
                 return
             if self.closing and self.cycle is None:
                 return  # an app started by launch() answered and closed: take nothing new
@@ -451,7 +448,7 @@ cdef class H1Connection(Stream):
 
     def eof_received(self):
         """The client half-closed. True keeps the connection open to finish the answers."""
-        if self.lingering or self.closed or self.in_head or self.parsing is not None:
+        if self.lingering is not None or self.closed or self.in_head or self.parsing is not None:
             # Nothing more can complete (a request cut short): close.
             return False
         if self.cycle is None and self.unparsed is None:
@@ -643,6 +640,9 @@ cdef class H1Connection(Stream):
             self.write_deadline = 0
             self.abort_transport()
             return
+        if self.lingering is not None:
+            self.lingering.due(now)
+            return
         if self.deadline and now >= self.deadline:
             self.deadline = 0
             self.on_timeout(self.timer_kind)
@@ -658,13 +658,9 @@ cdef class H1Connection(Stream):
         elif kind == TIMER_BODY and self.parsing is not None:
             self.error_reason = "Request body not received in time."
             self.fail(408)
-        elif kind == TIMER_LINGER:
-            self.lingering = False
-            self.close_transport()
 
     cdef abort_transport(self):
         self.closing = True
-        self.lingering = False
         self.deadline = 0
         self.held = None
         self.queued = None
@@ -842,7 +838,7 @@ cdef class H1Connection(Stream):
     cdef update_reading(self):
         """Read while the request being parsed has room and no request waits its turn."""
         cdef bint pause
-        if self.closed or self.eof or self.lingering:
+        if self.closed or self.eof or self.lingering is not None:
             return
         pause = bool(self.pipeline) or self.error_status or self.unparsed is not None or (
             self.parsing is not None and self.parsing.body_buffered > HIGH_WATER
@@ -1228,43 +1224,31 @@ cdef class H1Connection(Stream):
 
 
     cdef linger(self):
-        """Close after an answer without destroying it (nginx's lingering close).
-
-        Closing a socket with unread input makes the kernel send RST, which can destroy the
-        answer still on its way. So: half-close the write side (the client sees the end of
-        the answer), then read and drop input until the client's EOF, for at most
-        LINGER_SECONDS and LINGER_BYTES, then close.
-        """
+        """Close after an answer without destroying it: nginx's lingering close
+        (linger.pxd). Closing a socket with unread input makes the kernel send RST, which
+        can destroy the answer still on its way."""
         self.closing = True
         self.unparsed = None
         if self.held is not None and not self.closed:
             self.after_held = AFTER_HELD_LINGER  # once the answer is all written
             return
-        if self.closed or self.lingering or self.transport.is_closing():
+        if self.closed or self.lingering is not None or self.transport.is_closing():
             return
-        if self.eof or not self.transport.can_write_eof():
+        if not self.eof:  # (after the client's EOF there is no input left to drop)
+            self.lingering = begin_lingering(self.transport, self.state.now)
+        if self.lingering is None:  # or the client is already gone
             self.close_transport()
             return
-        try:
-            # asyncio shuts the socket down at once when nothing is queued: a client that
-            # already dropped the connection makes that raise (ENOTCONN), and the answer
-            # has nobody to reach. Close; the transport reports connection_lost.
-            self.transport.write_eof()
-        except OSError:
-            self.close_transport()
-            return
-        self.lingering = True
-        self.linger_bytes = 0
+        self.deadline = 0  # no other timer: the lingering has its own deadline
+        self.timer_kind = TIMER_NONE
         if self.state.log_connection is not None:
             self.state.log_connection("lingering close", self.client)
-        self.arm_timer(TIMER_LINGER, LINGER_SECONDS)
         if self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()
 
     cdef close_transport(self):
         self.closing = True
-        self.lingering = False
         self.deadline = 0
         if self.held is not None and not self.closed:
             self.after_held = AFTER_HELD_CLOSE  # as a transport's close(): after the writes

@@ -42,6 +42,7 @@
 # an HPACK error ends the connection with COMPRESSION_ERROR (RFC 9113 4.3).
 
 from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
+from fastcorn.protocol.linger cimport Lingering
 
 
 cdef class H2Stream(Stream):
@@ -107,9 +108,7 @@ cdef class H2Connection:
     cdef bint closing              # GOAWAY sent or received: no new streams
     cdef bint dead                 # closing the transport (connection_lost may come later):
                                    # nothing more is read or started
-    cdef bint lingering            # GOAWAY sent, input read and dropped until EOF (linger)
-    cdef Py_ssize_t linger_bytes
-    cdef double linger_deadline
+    cdef Lingering lingering       # GOAWAY sent: input read and dropped until EOF; or None
     cdef bint transport_paused
     cdef bint flush_scheduled
     cdef object flush_callback
@@ -175,7 +174,6 @@ cdef class H2Connection:
     cdef goaway(self, int last_stream_id, int error_code)
     cdef terminate(self, int error_code)
     cdef close_transport(self)
-    cdef end_lingering(self)
     cdef start_upgrade(self)
     cdef raise_limits(self)
     cdef dict build_scope(self, str method, bytes target, list fields, bint may_push)

@@ -37,7 +37,7 @@ from fastcorn.asgi.cycle cimport HTTPCycle, ServerState, Stream
 from fastcorn.asgi.scope cimport address, http_scope, http_template
 from fastcorn.asgi.tls import tls_extension
 from fastcorn.protocol.h2headers cimport add_outbound, check_request, take_regular
-from fastcorn.protocol.linger cimport LINGER_BYTES, LINGER_SECONDS
+from fastcorn.protocol.linger cimport begin_lingering
 from fastcorn.protocol.h2headers import HeaderError as _HeaderError
 from fastcorn.protocol.h2headers import check_push_request_headers as _check_push_request
 from fastcorn.protocol.hpack import install as _install_hpack
@@ -464,11 +464,9 @@ cdef class H2Connection:
         return False  # HTTP/2 has no half-close: what was in flight cannot be answered
 
     def data_received(self, bytes data):
-        if self.lingering:
+        if self.lingering is not None:
             # Our last frame is sent: drop input until the client's EOF, within a bound.
-            self.linger_bytes += PyBytes_GET_SIZE(data)
-            if self.linger_bytes > LINGER_BYTES:
-                self.end_lingering()
+            self.lingering.drop(PyBytes_GET_SIZE(data))
             return
         if self.dead:
             return
@@ -520,7 +518,7 @@ cdef class H2Connection:
         # A client that does not read gets no more work done for it: its own control
         # frames (PING, SETTINGS) would each add an answer to what it does not read.
         # (A lingering close reads on: there are no more answers.)
-        if not self.closed and not self.lingering:
+        if not self.closed and self.lingering is None:
             self.transport.pause_reading()
         for s in self.streams.values():
             s.writing_paused = True
@@ -657,7 +655,7 @@ cdef class H2Connection:
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
         if n >= GOAWAY_SIZE and p[n - GOAWAY_SIZE + 3] == FRAME_GOAWAY:
             data = data[:n - GOAWAY_SIZE]
-        if data and not self.closed and not self.lingering:
+        if data and not self.closed and self.lingering is None:
             self.transport.write(data)
         self.goaway(self.h2.highest_inbound_stream_id, COMPRESSION_ERROR)
 
@@ -1271,7 +1269,7 @@ cdef class H2Connection:
 
     cdef flush(self):
         data = self.data_to_send()
-        if data and not self.closed and not self.lingering and \
+        if data and not self.closed and self.lingering is None and \
                 not self.transport.is_closing():
             self.transport.write(data)
 
@@ -1299,7 +1297,7 @@ cdef class H2Connection:
         frame.error_code = error_code
         self.closing = True
         self.last_stream_id = min(self.last_stream_id, last_stream_id)
-        if not self.closed and not self.lingering:
+        if not self.closed and self.lingering is None:
             self.flush()  # what h2 holds goes first
             self.transport.write(frame.serialize())
 
@@ -1317,36 +1315,23 @@ cdef class H2Connection:
         self.close_transport()
 
     cdef close_transport(self):
-        """Close after our last frame without destroying it (a lingering close, as
-        HTTP/1.1's in h1.pyx). Closing with unread input makes the kernel send a RST, and a
-        client may lose our GOAWAY with it: a flood still arriving when it is cut always
-        does. So the write side is half-closed where the transport can (cleartext; the
-        client reads a clean end), and input is read and dropped until the client's EOF,
-        for at most LINGER_SECONDS and LINGER_BYTES. The apps see the disconnect now."""
+        """Close after our last frame without destroying it: a lingering close, as
+        HTTP/1.1's (linger.pxd). Closing with unread input makes the kernel send a RST, and
+        a client may lose our GOAWAY with it: a flood still arriving when it is cut always
+        does. The apps see the disconnect now."""
         self.closing = True
         self.dead = True
         self.deadline = 0
-        if self.closed or self.lingering or self.transport.is_closing():
+        if self.closed or self.lingering is not None or self.transport.is_closing():
             return
-        if self.transport.can_write_eof():
-            try:
-                self.transport.write_eof()
-            except OSError:  # the client is already gone (ENOTCONN)
-                self.transport.close()
-                return
-        self.lingering = True
-        self.linger_bytes = 0
-        self.linger_deadline = self.state.now + LINGER_SECONDS
+        self.lingering = begin_lingering(self.transport, self.state.now)
+        if self.lingering is None:  # the client is already gone
+            self.transport.close()
+            return
         self.release_streams(None)
         if self.state.log_connection is not None:
             self.state.log_connection("lingering close", self.client)
         self.transport.resume_reading()
-
-    cdef end_lingering(self):
-        """Abort, not close: a transport's close() waits for what it still buffers, and a
-        client that reads nothing would keep the connection open for ever."""
-        self.lingering = False
-        self.transport.abort()
 
     cdef peer_goaway(self, int error_code, int last_stream_id):
         # h2 stops sending once it has a GOAWAY; the streams in flight are still ours to
@@ -1371,15 +1356,13 @@ cdef class H2Connection:
         cdef H2Stream s
         if self.closed:
             return
-        if self.lingering:
-            if now >= self.linger_deadline or (self.write_deadline and
-                                               now >= self.write_deadline):
-                self.end_lingering()
-            return
         if self.write_deadline and now >= self.write_deadline:
             self.write_deadline = 0
             self.closing = True
             self.transport.abort()  # the client stopped reading
+            return
+        if self.lingering is not None:
+            self.lingering.due(now)
             return
         if self.cancelling:
             still = []
@@ -1425,8 +1408,8 @@ cdef class H2Connection:
         cdef H2Stream s
         if self.closed:
             return
-        if self.lingering:
-            self.end_lingering()
+        if self.lingering is not None:
+            self.lingering.end()
             return
         for s in list(self.streams.values()):
             if s.reset:

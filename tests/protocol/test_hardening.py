@@ -452,8 +452,11 @@ def test_lingering_close_is_bounded_in_time(make):
     assert parse_response(out).status == 400
     assert h.transport.eof_written and not h.transport.closed
     h.feed(b"more input the client was still sending")
-    h.advance(7)
-    assert h.transport.closed
+    h.advance(4)
+    assert not h.transport.closed
+    h.advance(3)
+    # An abort: a close() would wait for whatever a client that reads nothing left queued.
+    assert h.transport.closed and h.transport.aborted
     assert_clean(h)
 
 
@@ -464,7 +467,31 @@ def test_lingering_close_is_bounded_in_size(make):
         if h.transport.closed:
             break
         h.feed(b"y" * (1024 * 1024))
-    assert h.transport.closed
+    assert h.transport.closed and h.transport.aborted
+
+
+def test_a_transport_that_cannot_half_close_still_lingers(make):
+    """TLS on asyncio has no write_eof: the answer (with "connection: close") is not
+    followed by a half-close, but input is still read and dropped until the client, having
+    read the answer, closes; closing at once would let a reset destroy the answer."""
+    h = make(respond())
+    h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    out = h.feed(b"GET / HTTP/1.1\r\nbad header\r\n\r\n")
+    resp = parse_response(out)
+    assert resp.status == 400 and resp.get(b"connection") == b"close"
+    assert not h.transport.eof_written and not h.transport.closed
+    assert h.feed(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n" * 1000) == b""  # dropped, unparsed
+    h.feed_eof()
+    assert h.transport.closed and not h.transport.aborted
+    assert_clean(h)
+
+
+def test_a_transport_that_cannot_half_close_lingers_within_the_bound(make):
+    h = make(respond())
+    h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    h.feed(b"GET / HTTP/1.1\r\nbad header\r\n\r\n")
+    h.advance(7)
+    assert h.transport.closed and h.transport.aborted
 
 
 def test_half_close_after_request_still_gets_the_answer(make):
