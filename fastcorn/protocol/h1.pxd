@@ -38,6 +38,7 @@ cdef class H1Cycle(HTTPCycle):
     cdef bint expect_continue   # 100 Continue still owed
     cdef bint chunked           # response body framed with chunked coding
     cdef bint body_suppressed   # HEAD, 1xx, 204, 304: the response carries no body
+    cdef bint close_delimited   # an HTTP/1.0 body of no given length: the close ends it
     cdef Py_ssize_t declared_length  # the app's content-length, -1 when it gave none
     cdef Py_ssize_t written_length   # body bytes written against it
 
@@ -66,6 +67,7 @@ cdef class H1Connection(Stream):
     cdef bint closing           # no new requests: close once the current response is sent
     cdef bint eof               # the client half-closed: answer what is in flight, then close
     cdef Lingering lingering    # answered and half-closed: input dropped until EOF; or None
+    cdef bint input_unread      # closing with the client surely still sending (see linger)
     cdef object unparsed        # bytes held back while the pipeline is full, or None
     cdef Py_ssize_t unparsed_pos    # where in them parsing resumes
     # the request being parsed

@@ -962,6 +962,7 @@ cdef class H1Connection(Stream):
                     size += number_size
             elif c.http10:
                 c.keep_alive = False  # HTTP/1.0 has no chunked coding: the close ends the body
+                c.close_delimited = True
             else:
                 c.chunked = True
                 size += PyBytes_GET_SIZE(H_CHUNKED)
@@ -1104,6 +1105,7 @@ cdef class H1Connection(Stream):
         if cycle is self.parsing:
             # Answered with its body still arriving: drop what the app never read.
             cycle.drop_body()
+            self.input_unread = not cycle.close_delimited  # (see linger)
         if not cycle.keep_alive or self.closing:
             self.linger()
             return
@@ -1202,6 +1204,7 @@ cdef class H1Connection(Stream):
         self.write(error_response(status, reason, wire_defaults(self.state)))
         self.log_rejected(status)
         if close:
+            self.input_unread = True  # the rest of a request we could not read
             self.linger()
 
     cdef log_rejected(self, int status):
@@ -1226,7 +1229,14 @@ cdef class H1Connection(Stream):
     cdef linger(self):
         """Close after an answer without destroying it: nginx's lingering close
         (linger.pxd). Closing a socket with unread input makes the kernel send RST, which
-        can destroy the answer still on its way."""
+        can destroy the answer still on its way.
+
+        Where the transport cannot half-close (TLS on asyncio and uvloop), the close itself
+        is how the client learns that the answer ended: the end of a body delimited by the
+        close, what a client reading to EOF waits for. There it lingers only while input
+        is surely still coming (input_unread: an error, an answer before the body), and the
+        answer has a length: the client has it whole with "connection: close", and closes
+        on it."""
         self.closing = True
         self.unparsed = None
         if self.held is not None and not self.closed:
@@ -1234,7 +1244,8 @@ cdef class H1Connection(Stream):
             return
         if self.closed or self.lingering is not None or self.transport.is_closing():
             return
-        if not self.eof:  # (after the client's EOF there is no input left to drop)
+        if not self.eof and (self.input_unread or self.transport.can_write_eof()):
+            # (After the client's EOF there is no input left to drop.)
             self.lingering = begin_lingering(self.transport, self.state.now)
         if self.lingering is None:  # or the client is already gone
             self.close_transport()

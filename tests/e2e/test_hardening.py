@@ -101,6 +101,21 @@ def test_error_response_lingers_while_the_client_still_sends(server, backend, sc
             assert reader.read() == b""
 
 
+@pytest.mark.tls
+def test_a_finished_exchange_with_connection_close_ends_at_once(server):
+    """The client asked to close and sends nothing more: a client reading to EOF (an
+    HTTP/1.0 body has no other end) sees the end now, not after a lingering's 5 s, on
+    every backend, over TLS too (where asyncio's transport cannot half-close)."""
+    for version in ("1.0", "1.1"):
+        with connect(server, timeout=3) as sock:
+            sock.sendall(f"GET / HTTP/{version}\r\nHost: e2e.test\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):  # a timeout (3 s, < the lingering's 5) fails
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+
+
 # -- the read loop yields to the app ---------------------------------------------------------
 
 

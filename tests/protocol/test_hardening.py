@@ -486,6 +486,46 @@ def test_a_transport_that_cannot_half_close_still_lingers(make):
     assert_clean(h)
 
 
+def test_without_a_half_close_an_early_answer_lingers(make):
+    """A 413 before the body: the client is still uploading, and the answer has a length."""
+    h = make(respond(413, b"too big"))
+    h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    out = h.feed(request("POST", "/", headers=[("host", "x"), ("content-length", "1000000")],
+                         body=b"x" * 65536))
+    assert parse_response(out).status == 413
+    assert not h.transport.closed
+    assert h.feed(b"x" * 65536) == b""
+    h.feed_eof()
+    assert h.transport.closed and not h.transport.aborted
+
+
+def test_without_a_half_close_a_finished_exchange_closes_at_once(make):
+    """Nothing more is coming after a request with "connection: close": without a
+    half-close, the close is the only end a client reading to EOF can see."""
+    h = make(respond())
+    h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    out = h.feed(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    assert parse_response(out).status == 200
+    assert h.transport.closed and not h.transport.aborted
+
+
+def test_without_a_half_close_a_body_ended_by_the_close_is_ended_at_once(make):
+    """HTTP/1.0, answered before its upload with a body of no length: the close is the
+    end of that body, so it cannot wait for the client's EOF."""
+
+    async def app(scope, receive, send):
+        await send(start(413, [(b"content-type", b"text/plain")]))
+        await send(body(b"too ", more=True))
+        await send(body(b"big"))
+
+    h = make(app)
+    h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
+    out = h.feed(b"POST / HTTP/1.0\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 65536)
+    assert out.startswith(b"HTTP/1.1 413 ") and out.endswith(b"\r\n\r\ntoo big")
+    assert b"content-length" not in out.lower()
+    assert h.transport.closed
+
+
 def test_a_transport_that_cannot_half_close_lingers_within_the_bound(make):
     h = make(respond())
     h.transport.can_write_eof = lambda: False  # type: ignore[method-assign]
