@@ -49,6 +49,10 @@ cdef str X_TRAILERS = "http.response.trailers"
 cdef str K_TRAILERS = "trailers"
 cdef str K_MORE_TRAILERS = "more_trailers"
 cdef bytes EMPTY = b""
+# What receive() copies for an http.request (a copy of a small dict costs about half of a
+# new one filled key by key), then gives its body: the keys in the same order.
+cdef dict REQUEST_LAST = {K_TYPE: T_REQUEST, K_BODY: EMPTY, K_MORE_BODY: False}
+cdef dict REQUEST_MORE = {K_TYPE: T_REQUEST, K_BODY: EMPTY, K_MORE_BODY: True}
 
 cdef tuple NOTHING = ()
 # What Done.__await__ returns: an iterator that is over, shared (it has no state left), so
@@ -278,6 +282,7 @@ cdef class HTTPCycle:
     async def receive(self):
         cdef bytes body
         cdef list chunks
+        cdef dict message
         while True:
             if self.disconnected:
                 return {K_TYPE: T_DISCONNECT}
@@ -294,11 +299,15 @@ cdef class HTTPCycle:
                     self.body_buffered = 0
                     if self.body_complete:
                         self.request_delivered = True
-                        return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: False}
+                        message = REQUEST_LAST.copy()
+                        message[K_BODY] = body
+                        return message
                     # The buffer drained: let the protocol read more. It may hand over held
                     # input, even the end of the body, at once: that is the next message.
                     self.stream.want_body(self)
-                    return {K_TYPE: T_REQUEST, K_BODY: body, K_MORE_BODY: True}
+                    message = REQUEST_MORE.copy()
+                    message[K_BODY] = body
+                    return message
                 self.stream.want_body(self)
                 if self.body_buffered or self.body_complete:
                     continue  # the stream had body held back and handed it over just now
