@@ -115,6 +115,17 @@ cdef bytes H_KEEP_ALIVE = b"connection: keep-alive\r\n"
 cdef bytes H_CHUNKED = b"transfer-encoding: chunked\r\n"
 cdef bytes H_CONTENT_LENGTH = b"content-length: "
 cdef bytes H_HOST = b"host"
+# Field names as scope["headers"] gives them (lowercase), shared by every request that
+# sends them: a known name costs no lowered copy (bytes.lower() and, later, its free).
+cdef bytes H_TRANSFER_ENCODING = b"transfer-encoding"
+cdef bytes H_CONTENT_LENGTH_NAME = b"content-length"
+cdef bytes H_UPGRADE = b"upgrade"
+cdef bytes H_EXPECT = b"expect"
+cdef bytes H_ACCEPT = b"accept"
+cdef bytes H_CONNECTION = b"connection"
+cdef bytes H_USER_AGENT = b"user-agent"
+cdef bytes H_CONTENT_TYPE = b"content-type"
+cdef bytes H_ACCEPT_ENCODING = b"accept-encoding"
 # A stand-in head that makes llhttp frame the body of a request it skipped as an upgrade.
 cdef bytes SYNTHETIC_HEAD = b"POST / HTTP/1.1\r\n"
 # What an HTTP/2 client with prior knowledge sends first (RFC 9113 3.4). A connection whose
@@ -152,6 +163,38 @@ cdef inline bytes wire_defaults(ServerState state):
         defaults_wire = encode_fields(fields)
         defaults_source = fields
     return defaults_wire
+
+
+cdef inline bint same_name(const char* p, const char* lower, Py_ssize_t n) noexcept:
+    """The n bytes at p, ASCII-lowercased as bytes.lower() does, are ``lower``."""
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(n):
+        c = p[i]
+        if b'A' <= c <= b'Z':
+            c = c + 32
+        if c != lower[i]:
+            return False
+    return True
+
+
+cdef inline bytes common_name(const char* p, Py_ssize_t n):
+    """A field name many requests send, as its shared lowercase bytes; else None."""
+    if n == 6:
+        if same_name(p, "accept", 6):
+            return H_ACCEPT
+    elif n == 10:
+        if same_name(p, "user-agent", 10):
+            return H_USER_AGENT
+        if same_name(p, "connection", 10):
+            return H_CONNECTION
+    elif n == 12:
+        if same_name(p, "content-type", 12):
+            return H_CONTENT_TYPE
+    elif n == 15:
+        if same_name(p, "accept-encoding", 15):
+            return H_ACCEPT_ENCODING
+    return None
 
 
 cdef Py_ssize_t content_length_value(bytes value):
@@ -512,6 +555,8 @@ cdef class H1Connection(Stream):
 
     def on_header(self, bytes name, bytes value):
         cdef Py_ssize_t n
+        cdef const char* p
+        cdef bytes known
         if self.synthetic:
             return
         self.head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
@@ -526,28 +571,36 @@ cdef class H1Connection(Stream):
         n = PyBytes_GET_SIZE(value)
         if n and (PyBytes_AS_STRING(value)[n - 1] == b' ' or PyBytes_AS_STRING(value)[n - 1] == b'\t'):
             value = value.rstrip(b" \t")  # trailing whitespace is not part of a field value
-        name = name.lower()
         n = PyBytes_GET_SIZE(name)
-        if n == 4 and name == H_HOST:
+        p = PyBytes_AS_STRING(name)
+        if n == 4 and same_name(p, "host", 4):
+            name = H_HOST
             self.host_count += 1
             self.host = value  # llhttp skips the leading whitespace, the trailing is gone
-        elif n == 17 and name == b"transfer-encoding":
+        elif n == 17 and same_name(p, "transfer-encoding", 17):
+            name = H_TRANSFER_ENCODING
             # llhttp frames only chunked; any other coding is one we cannot decode (RFC 9112 6.1).
             if value.strip().lower() != b"chunked":
                 self.error_status = 501
                 raise ProtocolError(501)
             self.request_chunked = True
-        elif n == 14 and name == b"content-length":
+        elif n == 14 and same_name(p, "content-length", 14):
+            name = H_CONTENT_LENGTH_NAME
             # llhttp has checked it is 1*DIGIT, single, and below 2**64.
             self.content_length = content_length_value(value)
             if self.content_length < 0:
                 self.error_status = 400  # beyond any body (nginx: invalid Content-Length)
                 raise ProtocolError(400)
-        elif n == 7 and name == b"upgrade":
+        elif n == 7 and same_name(p, "upgrade", 7):
+            name = H_UPGRADE
             self.upgrade = value
-        elif n == 6 and name == b"expect":
+        elif n == 6 and same_name(p, "expect", 6):
+            name = H_EXPECT
             if value.strip().lower() == b"100-continue":
                 self.expect_continue = True
+        else:
+            known = common_name(p, n)
+            name = name.lower() if known is None else known
         self.headers.append((name, value))
 
     def on_headers_complete(self):

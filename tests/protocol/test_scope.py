@@ -131,6 +131,20 @@ def test_headers_lowercased_in_order_values_untouched(make):
         assert type(name) is bytes and type(value) is bytes
 
 
+def test_known_header_names_lowercased_as_any_other(make):
+    """Names the core knows (given as shared lowercase bytes) come out as bytes.lower()
+    gives them; names of the same length that differ by one byte are left alone."""
+    names = [b"HoSt", b"Content-TYPE", b"USER-AGENT", b"connectioN", b"Accept",
+             b"Accept-Encoding", b"Expect", b"Upgrade", b"Content-Length",
+             b"Hosu", b"Content-Typf", b"User-Agenu", b"Connectioo", b"Acceps",
+             b"Accept-Encodinh", b"Expecu", b"Upgradf", b"Content-Lengti", b"HOST-"]
+    head = b"POST / HTTP/1.1\r\n" + b"".join(n + b": v\r\n" for n in names)
+    scope = scope_of(make, head.replace(b"Content-Length: v", b"Content-Length: 0")
+                     .replace(b"Expect: v", b"Expect: x").replace(b"Upgrade: v", b"Upgrade: y")
+                     + b"\r\n")
+    assert [name for name, _ in scope["headers"]] == [n.lower() for n in names]
+
+
 def test_header_value_whitespace_trimmed(make):
     scope = scope_of(make, b"GET / HTTP/1.1\r\nHost:   x  \r\nX-A:\tv\t\r\n\r\n")
     assert scope["headers"] == [(b"host", b"x"), (b"x-a", b"v")]
