@@ -146,6 +146,8 @@ cdef class HTTPCycle:
     cdef init(self, ServerState state, Stream stream, dict scope)
     # run(): the coroutine the stream spawns, made without a method lookup
     cdef object coroutine(self)
+    # receive(): returns a Receiving, which takes message_now() when awaited, or waits
+    cdef object message_now(self)
     cpdef feed_body(self, bytes chunk)
     cdef drop_body(self)
     cpdef end_body(self)
