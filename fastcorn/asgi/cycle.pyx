@@ -94,11 +94,36 @@ cdef class Done:
     """What send() returns when it did not have to wait: awaiting it finishes at once.
 
     Cheaper than a coroutine per call; send() only builds one when it must wait for the
-    transport to drain.
+    transport to drain. To a task it is a coroutine that returns None at once
+    (send/throw/close, a registered collections.abc.Coroutine): anyio's
+    ``start_soon(send, message)`` and ``asyncio.create_task(send(message))`` refused
+    it with a TypeError, after the message had gone out.
     """
 
     def __await__(self):
         return EXHAUSTED
+
+    def __iter__(self):
+        return EXHAUSTED
+
+    def __next__(self):
+        raise StopIteration
+
+    def send(self, value):
+        raise StopIteration
+
+    def throw(self, typ, val=None, tb=None):
+        # As a coroutine not yet started: the exception comes straight back out.
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        elif not isinstance(val, BaseException):
+            val = typ(val)
+        if tb is not None:
+            val = val.with_traceback(tb)
+        raise val
+
+    def close(self):
+        pass
 
 
 cdef Done DONE = Done()
@@ -211,6 +236,7 @@ cdef PyObject* receiving_next(PyObject* obj) except NULL:
 
 (<TypeSlots*>Receiving).tp_iternext = <iternextfunc>receiving_next
 _Coroutine.register(Receiving)
+_Coroutine.register(Done)
 
 
 async def _wait_for_message(HTTPCycle cycle):

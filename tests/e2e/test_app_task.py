@@ -80,3 +80,18 @@ def test_a_failing_app_is_a_logged_500_and_the_server_goes_on(serve, path, logge
             assert data(conn.get("/ok")) == {"ok": True}
     assert server.proc.poll() is None
     assert_nothing_unretrieved(server)
+
+
+def test_send_and_receive_given_to_tasks_as_coroutines(serve, backend):
+    """anyio's start_soon(send, message) on every backend; asyncio's
+    create_task(receive()) and create_task(send(message)) on asyncio and uvloop."""
+    server = serve("tests.apps.callables_in_tasks:app")
+    with Connection(server) as conn:
+        conn.send(request("POST", "/", body=b"xyz"))
+        response = conn.response()
+    assert response.status == 200
+    if backend == "trio":
+        assert response.body == b"start_soon awaited:xyz"
+    else:
+        assert response.body == b"start_soon create_task:xyz"
+    assert_nothing_unretrieved(server)
