@@ -90,6 +90,18 @@ cdef object file_sender():
     return send_file_message
 
 
+cdef BaseException thrown(object typ, object val, object tb):
+    """What throw(typ, val, tb) raises from a coroutine not yet started: the exception,
+    made from whichever of the three forms it was given in."""
+    if val is None:
+        val = typ() if isinstance(typ, type) else typ
+    elif not isinstance(val, BaseException):
+        val = typ(val)
+    if tb is not None:
+        val = val.with_traceback(tb)
+    return val
+
+
 cdef class Done:
     """What send() returns when it did not have to wait: awaiting it finishes at once.
 
@@ -114,13 +126,7 @@ cdef class Done:
 
     def throw(self, typ, val=None, tb=None):
         # As a coroutine not yet started: the exception comes straight back out.
-        if val is None:
-            val = typ() if isinstance(typ, type) else typ
-        elif not isinstance(val, BaseException):
-            val = typ(val)
-        if tb is not None:
-            val = val.with_traceback(tb)
-        raise val
+        raise thrown(typ, val, tb)
 
     def close(self):
         pass
@@ -177,13 +183,7 @@ cdef class Receiving:
         if waiting is None:
             # As a coroutine not yet started (or finished): the exception comes out.
             self.done = True
-            if val is None:
-                val = typ() if isinstance(typ, type) else typ
-            elif not isinstance(val, BaseException):
-                val = typ(val)
-            if tb is not None:
-                val = val.with_traceback(tb)
-            raise val
+            raise thrown(typ, val, tb)
         try:
             if tb is not None:
                 return waiting.throw(typ, val, tb)

@@ -13,20 +13,12 @@ from typing import Any
 import anyio
 import sniffio
 
-
-async def lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        else:
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+from tests.apps import basic
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        await lifespan(receive, send)
+        await basic.lifespan(scope, receive, send)
         return
     errors: list[str] = []
     start = {"type": "http.response.start", "status": 200,
