@@ -26,8 +26,8 @@ cdef class Lingering:
     cdef Py_ssize_t dropped    # bytes read and dropped so far
     cdef double deadline       # the state's clock (ServerState.now)
 
-    cdef bint drop(self, Py_ssize_t size)
-    cdef bint due(self, double now)
+    cdef drop(self, Py_ssize_t size)
+    cdef due(self, double now)
     cdef end(self)
 
 

@@ -3,20 +3,16 @@
 
 cdef class Lingering:
 
-    cdef bint drop(self, Py_ssize_t size):
-        """Input read and dropped; True if that ends the lingering (the bound is passed)."""
+    cdef drop(self, Py_ssize_t size):
+        """Input read and dropped: past LINGER_BYTES, the lingering ends."""
         self.dropped += size
         if self.dropped > LINGER_BYTES:
             self.end()
-            return True
-        return False
 
-    cdef bint due(self, double now):
-        """True if the deadline has passed, which ends the lingering."""
+    cdef due(self, double now):
+        """The sweep's clock: at the deadline, the lingering ends."""
         if now >= self.deadline:
             self.end()
-            return True
-        return False
 
     cdef end(self):
         if not self.ended:
