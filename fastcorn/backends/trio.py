@@ -507,6 +507,7 @@ async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery:
     checked: Transport = transport  # mypy checks TrioTLSTransport against the interface here
     first.connection_made(checked)  # after the handshake, as asyncio's TLS transport does
     unyielded = 0
+    drained = False  # the last read from the socket was short (see serve_connection)
     try:
         while not transport.closed:
             if not transport.reading_paused:
@@ -540,18 +541,21 @@ async def serve_tls_connection(sock: socket.socket, cores: CoreFactory, nursery:
                         await trio.lowlevel.checkpoint()
                         unyielded = 0
                     continue
-                try:
-                    raw = sock.recv(READ_SIZE)
-                except BlockingIOError:
-                    raw = None
-                except OSError:
-                    break
-                if raw is not None:
-                    if raw:
-                        incoming.write(raw)
-                    else:
-                        incoming.write_eof()  # sslobj.read() says how the client ended
-                    continue
+                if not drained:
+                    try:
+                        raw = sock.recv(READ_SIZE)
+                    except BlockingIOError:
+                        raw = None
+                    except OSError:
+                        break
+                    if raw is not None:
+                        if raw:
+                            incoming.write(raw)
+                            drained = len(raw) < READ_SIZE
+                        else:
+                            incoming.write_eof()  # sslobj.read() says how the client ended
+                        continue
+            drained = False
             unyielded = 0
             if not await _wait_for_input(transport, sock):
                 break
@@ -569,9 +573,10 @@ async def serve_connection(sock: socket.socket, cores: CoreFactory,
     checked: Transport = transport  # mypy checks TrioTransport against the interface here
     first.connection_made(checked)
     unyielded = 0  # bytes read since this task last yielded to the scheduler
+    drained = False  # the last read was short: it left the socket empty
     try:
         while not transport.closed:
-            if not transport.reading_paused:
+            if not transport.reading_paused and not drained:
                 try:
                     data = sock.recv(READ_SIZE)
                 except BlockingIOError:
@@ -587,6 +592,11 @@ async def serve_connection(sock: socket.socket, cores: CoreFactory,
                             await transport.wait_closed()
                         break
                     transport.protocol.data_received(data)
+                    # After a short read, what comes next is as a rule the client's reply
+                    # to a response not written yet: a read now fails with EAGAIN. Wait for
+                    # readiness instead: a syscall and an exception fewer per request
+                    # (strace; callgrind: 122,743 -> 114,551 instructions, wrk hello).
+                    drained = len(data) < READ_SIZE
                     unyielded += len(data)
                     if unyielded >= READ_SIZE:
                         # A fast sender: let the app task that a request spawned run (an
@@ -594,6 +604,7 @@ async def serve_connection(sock: socket.socket, cores: CoreFactory,
                         await trio.lowlevel.checkpoint()
                         unyielded = 0
                     continue
+            drained = False
             unyielded = 0  # both waits below yield
             if not await _wait_for_input(transport, sock):
                 break
