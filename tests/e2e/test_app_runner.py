@@ -156,14 +156,16 @@ def assert_cancelled_at_the_deadline(server: Any, key: str, backend: str) -> Non
     code = server.wait(10)
     elapsed = time.monotonic() - started
     assert code == 0, server.stderr
-    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s"
+    # The server's own log says what it waited on, should this ever fail again (once, on a
+    # heavily loaded CI host: 5.03 s).
+    assert 0.8 < elapsed < 3, f"exit {elapsed:.2f}s after SIGTERM, deadline 1 s:\n{server.stderr}"
     cancelled = {"trio": "Cancelled"}.get(backend, "CancelledError")
     server.wait_for_output(f"app {key} ended by {cancelled}")
     assert "Traceback" not in server.stderr, server.stderr
 
 
 def test_shutdown_deadline_cancels_an_app_the_runner_runs(serve, backend):
-    server = serve(APP, "--timeout-graceful-shutdown", "1")
+    server = serve(APP, "--timeout-graceful-shutdown", "1", "--log-level", "debug")
     key = uuid.uuid4().hex
     with Connection(server) as conn, Connection(server) as idle:
         first = facts(conn.get("/facts"))
@@ -179,7 +181,7 @@ def test_shutdown_deadline_cancels_an_idle_runner_and_a_task_beside_it(serve, ba
     """A pipelined request started from inside the previous app's send gets a task of its
     own (the runner is busy then); the runner goes idle once that app returns. At the
     deadline both are cancelled: the endless app, and the runner out of its wait."""
-    server = serve(APP, "--timeout-graceful-shutdown", "1")
+    server = serve(APP, "--timeout-graceful-shutdown", "1", "--log-level", "debug")
     key = uuid.uuid4().hex
     with Connection(server) as conn:
         conn.send(request("GET", "/facts") + request("GET", f"/forever?id={key}"))
