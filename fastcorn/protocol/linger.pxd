@@ -7,8 +7,8 @@
 #   begin_lingering()  half-closes the write side where the transport can (cleartext,
 #            and trio's TLS with its close_notify; asyncio's TLS cannot, and there the
 #            client closes once it has the answer: HTTP/1.1 lingers there only when
-#            input is surely still coming, see H1Connection.linger), then, while the core
-#            feeds it,
+#            input is surely still coming, see H1Connection.linger);
+#   then, while the core feeds it,
 #   drop()   counts the input read and dropped, and ends the lingering past LINGER_BYTES;
 #   due()    ends it at its deadline, LINGER_SECONDS after it began.
 #   The client's EOF ends it too: the core's eof_received() lets the transport close.
