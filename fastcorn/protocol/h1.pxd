@@ -6,7 +6,8 @@
 #   backend                       H1Connection                           HTTPCycle (asgi)
 #   connection_made(transport) ─▶ remembers addresses, arms the idle timer
 #   data_received(bytes)       ─▶ parser.feed_data ─▶ on_url/on_header/on_headers_complete
-#                                   builds scope, H1Cycle (unstarted)
+#                                   builds scope, H1Cycle (unstarted); a whole plain request
+#                                   at a boundary skips llhttp: feed_simple, same methods
 #                               ◀─ parser returns; launch() ─▶ runtime.spawner(transport)(cycle.run())
 #                                 on_body ─▶ cycle.feed_body; pause reading past HIGH_WATER
 #   pause/resume_writing       ─▶ Stream.writing_paused, cycle.wake_writer()
@@ -91,6 +92,10 @@ cdef class H1Connection(Stream):
     cdef Py_ssize_t framing_bytes   # chunk-size lines and extensions since the last data
     cdef H1Cycle parsing        # receives on_body
     cdef bint at_boundary       # the parser waits for a new message: data starts a request line
+    cdef bint persistent        # the last head llhttp read asked for keep-alive (or none yet)
+    cdef public bint fast_heads # plain heads skip llhttp (feed_simple); tests turn it off
+    cdef readonly Py_ssize_t simple_heads  # heads feed_simple read (tests count them)
+    cdef tuple simple_line      # (method, version) of the head feed_simple read, for the log
     cdef object scanned_method  # method and version read off the request line, or None
     cdef object scanned_version
     cdef dict scope_template    # what every scope of this connection shares, copied per request
@@ -116,6 +121,13 @@ cdef class H1Connection(Stream):
     cdef feed(self, bytes data, Py_ssize_t pos)
     cdef parse(self, bytes data, Py_ssize_t pos)
     cdef bint feed_slice(self, bytes data) except -1
+    cdef Py_ssize_t feed_simple(self, bytes data, Py_ssize_t pos) except -2
+    cdef parse_bug(self, BaseException exc)
+    cdef begin_message(self)
+    cdef take_header(self, bytes name, bytes value)
+    cdef headers_complete(self, bint keep_alive)
+    cdef take_body(self, bytes body)
+    cdef message_complete(self)
     cdef frame_upgrade_body(self)
     cdef object choose_upgrade(self)
     cdef bint finish_upgrade(self, bytes data, Py_ssize_t pos) except -1

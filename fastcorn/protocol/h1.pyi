@@ -17,6 +17,11 @@ class H1Cycle(HTTPCycle): ...
 class H1Connection(Stream):
     @property
     def transport(self) -> Transport: ...
+    # Plain request heads are read without llhttp (feed_simple); a test turns it off to
+    # compare the two readings.
+    fast_heads: bool
+    @property
+    def simple_heads(self) -> int: ...
     def __init__(
         self,
         state: ServerState,

@@ -4,7 +4,9 @@ See h1.pxd for the call flow; the bytes it reads beyond httptools and every byte
 writes come from the wire module (fastcorn/_parser), the scope from fastcorn.asgi.scope.
 Rules kept here:
 - httptools (llhttp) is the judge of the request syntax; this module adds the checks
-  llhttp leaves to the server (head size, transfer codings it cannot serve).
+  llhttp leaves to the server (head size, transfer codings it cannot serve). A whole
+  plain request (feed_simple) is read without it, by a scan that accepts only what
+  llhttp accepts and reads it the same way, through the same methods its callbacks call.
 - Exceptions raised inside parser callbacks never cross the C boundary: httptools stores
   them and raises HttpParserCallbackError, and ``error_status`` says what to answer.
 - Responses leave in request order; the status line, headers and first body chunk go out
@@ -36,6 +38,7 @@ from fastcorn._parser cimport (
     VERSION_UNKNOWN,
     RequestVersion,
     ResponseFraming,
+    SimpleHead,
     chunk,
     encode_fields,
     error_reason,
@@ -43,8 +46,10 @@ from fastcorn._parser cimport (
     find_char,
     informational,
     put,
+    same_name,
     scan_request_line,
     scan_response_headers,
+    scan_simple_head,
     status_line,
     target_query,
     valid_host,
@@ -86,6 +91,9 @@ cdef enum:
     # upgraded; a larger or chunked one is served as plain HTTP/1.1 (RFC 9110 7.8 lets a
     # server ignore Upgrade).
     UPGRADE_BODY_LIMIT = 1024 * 1024
+    # A request body up to this size, whole in the read with its head, is taken with the
+    # head by feed_simple; a larger one, or one still to come, is llhttp's to frame.
+    SIMPLE_BODY_LIMIT = 64 * 1024
     # A body up to this size leaves in the same write as its head (or chunk-size line),
     # copied into one buffer; a larger one is handed to the transport as it is, after the
     # head: copying it would hold it twice (a 50 MiB body to a slow reader cost 100 MiB).
@@ -165,19 +173,6 @@ cdef inline bytes wire_defaults(ServerState state):
     return defaults_wire
 
 
-cdef inline bint same_name(const char* p, const char* lower, Py_ssize_t n) noexcept:
-    """The n bytes at p, ASCII-lowercased as bytes.lower() does, are ``lower``."""
-    cdef Py_ssize_t i
-    cdef char c
-    for i in range(n):
-        c = p[i]
-        if b'A' <= c <= b'Z':
-            c = c + 32
-        if c != lower[i]:
-            return False
-    return True
-
-
 cdef inline bytes common_name(const char* p, Py_ssize_t n):
     """A field name many requests send, as its shared lowercase bytes; else None."""
     if n == 6:
@@ -234,6 +229,7 @@ cdef class H1Connection(Stream):
             self.spawn_keywords = spawn.keywords
         self.new_parser()
         self.at_boundary = True
+        self.fast_heads = True
         self.pipeline = new_deque()
         self.headers = []
         self.url = EMPTY
@@ -243,6 +239,7 @@ cdef class H1Connection(Stream):
 
     cdef new_parser(self):
         # Bound methods kept as C attributes: a call each, no attribute lookup per request.
+        self.persistent = True
         self.parser = parser = HttpRequestParser(self)
         self.feed_data = parser.feed_data
         self.get_method = parser.get_method
@@ -361,6 +358,13 @@ cdef class H1Connection(Stream):
                 self.unparsed_pos = pos
                 self.update_reading()
                 return
+            if self.at_boundary and self.persistent and self.fast_heads:
+                size = self.feed_simple(data, pos)
+                if size < 0:
+                    return  # refused, and answered
+                if size > 0:
+                    pos += size
+                    continue
             size = n - pos
             limit = self.body_remaining if self.body_remaining > 0 else SLICE
             if size > limit:
@@ -384,11 +388,7 @@ cdef class H1Connection(Stream):
                 continue
             except HttpParserError as exc:
                 if self.error_status == 0 and isinstance(exc, HttpParserCallbackError):
-                    # A bug of ours inside a callback: log it, answer 500, never crash the loop.
-                    if self.state.error_logger is not None:
-                        self.state.error_logger.error("Error while parsing a request",
-                                                      exc_info=exc.__context__ or exc)
-                    self.fail(500)
+                    self.parse_bug(exc.__context__ or exc)
                 else:
                     self.fail(self.error_status or 400)
                 return
@@ -421,6 +421,72 @@ cdef class H1Connection(Stream):
         else:
             self.partial_head = 0
         return 0
+
+    cdef Py_ssize_t feed_simple(self, bytes data, Py_ssize_t pos) except -2:
+        """Take a whole plain request at ``pos`` without llhttp: the bytes it used; 0 to
+        leave them to llhttp; -1 when the request was refused (and answered).
+
+        Only between messages, and only while llhttp waits for a new one on a persistent
+        connection (``persistent``), so llhttp's state is the same whether it saw the
+        request or not. scan_simple_head accepts a strict subset of what llhttp accepts;
+        the rest here is what llhttp's callbacks would have been given, in their order:
+        the same methods run for both, and tests/protocol/test_simple_heads.py checks
+        that both give the same answers to the same bytes.
+        """
+        cdef SimpleHead head
+        cdef const char* p = PyBytes_AS_STRING(data) + pos
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data) - pos, used, size, i
+        if not scan_simple_head(p, n, &head):
+            return 0
+        used = head.length
+        if head.content_length > 0:
+            if head.content_length > SIMPLE_BODY_LIMIT or n - used < head.content_length:
+                return 0  # a body still to come is llhttp's to frame
+        # The head's size as on_url and on_header count it: a head past the limit is
+        # refused by llhttp's path, with its 431.
+        size = head.target_end - head.method_end - 1
+        for i in range(head.fields):
+            size += (head.name_end[i] - head.name_start[i]
+                     + head.value_end[i] - head.value_start[i] + 4)
+        if size > self.state.limit_request_head:
+            return 0
+        method = common_method(p, head.method_end)
+        if method is None:
+            method = METHODS[PyBytes_FromStringAndSize(p, head.method_end)]
+        self.simple_heads += 1
+        try:
+            self.begin_message()
+            self.scanned_method = method
+            self.scanned_version = V_11 if head.version == VERSION_11 else V_10
+            self.simple_line = (method, self.scanned_version)
+            self.url = PyBytes_FromStringAndSize(p + head.method_end + 1,
+                                                 head.target_end - head.method_end - 1)
+            self.head_size = PyBytes_GET_SIZE(self.url)
+            for i in range(head.fields):
+                self.take_header(
+                    PyBytes_FromStringAndSize(p + head.name_start[i],
+                                              head.name_end[i] - head.name_start[i]),
+                    PyBytes_FromStringAndSize(p + head.value_start[i],
+                                              head.value_end[i] - head.value_start[i]))
+            self.headers_complete(True)
+            if head.content_length > 0:
+                self.take_body(PyBytes_FromStringAndSize(p + used, head.content_length))
+                used += head.content_length
+            self.message_complete()
+        except Exception as exc:
+            if self.error_status == 0:
+                self.parse_bug(exc)
+            else:
+                self.fail(self.error_status)
+            return -1
+        self.partial_head = 0
+        return used
+
+    cdef parse_bug(self, BaseException exc):
+        """A bug of ours while reading a request: log it, answer 500, never crash the loop."""
+        if self.state.error_logger is not None:
+            self.state.error_logger.error("Error while parsing a request", exc_info=exc)
+        self.fail(500)
 
     cdef frame_upgrade_body(self):
         cdef bytes framing
@@ -526,9 +592,40 @@ cdef class H1Connection(Stream):
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self):
+        if not self.synthetic:
+            self.begin_message()
+
+    def on_url(self, bytes url):
         if self.synthetic:
             return
+        self.head_size += PyBytes_GET_SIZE(url)
+        if self.head_size > self.state.limit_request_head:
+            self.error_status = 431
+            raise ProtocolError(431)
+        self.url = url if not self.url else self.url + url
+
+    def on_header(self, bytes name, bytes value):
+        if not self.synthetic:
+            self.take_header(name, value)
+
+    def on_headers_complete(self):
+        if not self.synthetic:
+            self.headers_complete(self.should_keep_alive())
+
+    def on_body(self, bytes body):
+        self.take_body(body)
+
+    def on_chunk_complete(self):
+        self.framing_bytes = 0
+
+    def on_message_complete(self):
+        self.message_complete()
+
+    # -- a request, from llhttp's callbacks above or from feed_simple --------------------
+
+    cdef begin_message(self):
         self.at_boundary = False
+        self.simple_line = None
         self.in_head = True
         self.heads_begun += 1
         self.url = EMPTY
@@ -544,21 +641,10 @@ cdef class H1Connection(Stream):
         if self.cycle is None:
             self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
 
-    def on_url(self, bytes url):
-        if self.synthetic:
-            return
-        self.head_size += PyBytes_GET_SIZE(url)
-        if self.head_size > self.state.limit_request_head:
-            self.error_status = 431
-            raise ProtocolError(431)
-        self.url = url if not self.url else self.url + url
-
-    def on_header(self, bytes name, bytes value):
+    cdef take_header(self, bytes name, bytes value):
         cdef Py_ssize_t n
         cdef const char* p
         cdef bytes known
-        if self.synthetic:
-            return
         self.head_size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
         if self.head_size > self.state.limit_request_head:
             self.error_status = 431
@@ -603,15 +689,16 @@ cdef class H1Connection(Stream):
             name = name.lower() if known is None else known
         self.headers.append((name, value))
 
-    def on_headers_complete(self):
-        if self.synthetic:
-            return
+    cdef headers_complete(self, bint keep_alive):
+        """The head is read: its cycle is made. ``keep_alive``: what its version and
+        Connection field ask (llhttp's should_keep_alive)."""
         cdef ServerState state = self.state
         cdef H1Cycle cycle = H1Cycle.__new__(H1Cycle)
         cycle.init(state, self, self.build_scope(cycle))
         cycle.target = self.url
         self.in_head = False
-        cycle.keep_alive = self.should_keep_alive() and not self.closing
+        cycle.keep_alive = keep_alive and not self.closing
+        self.persistent = keep_alive
         cycle.expect_continue = self.expect_continue and not cycle.http10
         self.parsing = cycle
         self.body_remaining = (self.content_length
@@ -648,7 +735,7 @@ cdef class H1Connection(Stream):
             self.pipeline.append(cycle)
             self.update_reading()
 
-    def on_body(self, bytes body):
+    cdef take_body(self, bytes body):
         cdef H1Cycle cycle = self.parsing
         if self.body_remaining > 0:
             self.body_remaining -= PyBytes_GET_SIZE(body)
@@ -659,10 +746,7 @@ cdef class H1Connection(Stream):
         if cycle.body_buffered > HIGH_WATER and not self.reading_paused:
             self.update_reading()
 
-    def on_chunk_complete(self):
-        self.framing_bytes = 0
-
-    def on_message_complete(self):
+    cdef message_complete(self):
         cdef H1Cycle cycle = self.parsing
         if self.upgrade_pending:
             return  # llhttp skipped the body: frame_upgrade_body() parses it next
@@ -1271,6 +1355,8 @@ cdef class H1Connection(Stream):
         if not self.url:
             return None
         target = self.url.decode("latin-1")
+        if self.simple_line is not None:  # read by feed_simple: llhttp never saw it
+            return self.simple_line[0] + " " + target + " HTTP/" + self.simple_line[1]
         try:
             method = self.get_method().decode("latin-1")
             version = self.get_http_version()

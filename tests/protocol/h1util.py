@@ -9,6 +9,7 @@ can wait on until the test opens it, ``Conn`` for more connections on one Server
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -309,3 +310,28 @@ def assert_clean(h: Harness) -> None:
     assert h.state.connections == set()
     assert h.state.active_requests == 0
     assert h.runtime.errors == []
+
+
+def mutate(rng: random.Random, data: bytes, nasty: Sequence[bytes]) -> bytes:
+    """``data`` with one to four random edits: a byte changed, one of ``nasty`` inserted, a
+    few bytes cut, a prefix repeated (the fuzz tests' mutations, seeded by ``rng``)."""
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        pos = rng.randrange(len(buf) + 1)
+        if choice < 0.3 and buf:
+            buf[min(pos, len(buf) - 1)] = rng.randrange(256)
+        elif choice < 0.6:
+            buf[pos:pos] = rng.choice(nasty)
+        elif choice < 0.8 and buf:
+            del buf[pos:pos + rng.randint(1, 8)]
+        else:
+            buf[pos:pos] = buf[: rng.randint(0, len(buf))]  # repeat a prefix
+    return bytes(buf)
+
+
+def split(rng: random.Random, data: bytes) -> list[bytes]:
+    """``data`` cut at up to four random places, as reads may deliver it."""
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 4))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+

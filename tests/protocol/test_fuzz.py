@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from h1util import assert_clean, parse_one
+from h1util import assert_clean, mutate, parse_one, read_body, split
 
 from fastcorn.testing import Harness
 
@@ -44,40 +44,14 @@ NASTY = [b"\r", b"\n", b"\x00", b" ", b":", b"\t", b"\xff", b"0", b"-", b",", b"
 
 
 async def echo_app(scope, receive, send):
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body, messages = await read_body(receive)
+    if messages[-1]["type"] == "http.disconnect":
+        return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]})
     host = dict(scope["headers"]).get(b"host", b"")
     await send({"type": "http.response.body", "body": host + body[:64], "more_body": True})
     await send({"type": "http.response.body", "body": b"."})
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    data = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        choice = rng.random()
-        pos = rng.randrange(len(data) + 1)
-        if choice < 0.3 and data:
-            data[min(pos, len(data) - 1)] = rng.randrange(256)
-        elif choice < 0.6:
-            data[pos:pos] = rng.choice(NASTY)
-        elif choice < 0.8 and data:
-            del data[pos:pos + rng.randint(1, 8)]
-        else:
-            data[pos:pos] = data[: rng.randint(0, len(data))]  # repeat a prefix
-    return bytes(data)
-
-
-def split(rng: random.Random, data: bytes) -> list[bytes]:
-    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 4))))
-    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
 def check_output(out: bytes) -> None:
@@ -99,7 +73,7 @@ def test_mutated_requests_never_break_the_core(seed: int) -> None:
     for _ in range(400):
         data = b"".join(rng.sample(VALID, rng.randint(1, 3)))
         if rng.random() < 0.9:
-            data = mutate(rng, data)
+            data = mutate(rng, data, NASTY)
         h = Harness(echo_app, limit_request_head=256)
         out = b""
         for piece in split(rng, data) if len(data) > 1 else [data]:
