@@ -160,8 +160,8 @@ cdef inline Py_ssize_t simple_method_end(const char* p, Py_ssize_t n) noexcept:
     return -1
 
 
-cdef inline Py_ssize_t simple_length(const char* p, Py_ssize_t n) noexcept:
-    """A Content-Length value of 1 to 18 digits, else -1."""
+cdef inline Py_ssize_t length_digits(const char* p, Py_ssize_t n) noexcept:
+    """A Content-Length value of 1 to 18 digits (RFC 9110 8.6: 1*DIGIT), else -1."""
     cdef Py_ssize_t i, total = 0
     if n == 0 or n > 18:
         return -1
@@ -253,7 +253,7 @@ cdef bint scan_simple_head(const char* p, Py_ssize_t n, SimpleHead* head) noexce
         if length == 14 and lower_is(p + start, 14, b"content-length", 14):
             if head.content_length >= 0:
                 return False
-            head.content_length = simple_length(p + value_start, i - value_start)
+            head.content_length = length_digits(p + value_start, i - value_start)
             if head.content_length < 0:
                 return False
         elif length == 10 and lower_is(p + start, 10, b"connection", 10):
@@ -286,14 +286,9 @@ cdef Py_ssize_t target_query(const char* p, Py_ssize_t n, Py_ssize_t* target_end
 
 cdef Py_ssize_t parse_length(bytes value) except -2:
     """A content-length the app gave: 1*DIGIT, else RuntimeError (RFC 9110 8.6)."""
-    cdef const char* p = PyBytes_AS_STRING(value)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value), i, result = 0
-    if n == 0 or n > 18:
+    cdef Py_ssize_t result = length_digits(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+    if result < 0:
         raise RuntimeError(f"invalid content-length {value!r} in the response headers")
-    for i in range(n):
-        if p[i] < b'0' or p[i] > b'9':
-            raise RuntimeError(f"invalid content-length {value!r} in the response headers")
-        result = result * 10 + (p[i] - 48)  # ASCII '0'
     return result
 
 
