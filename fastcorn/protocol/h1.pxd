@@ -124,6 +124,7 @@ cdef class H1Connection(Stream):
     cdef Py_ssize_t feed_simple(self, bytes data, Py_ssize_t pos) except -2
     cdef parse_bug(self, BaseException exc)
     cdef begin_message(self)
+    cdef take_url(self, bytes url)
     cdef take_header(self, bytes name, bytes value)
     cdef headers_complete(self, bint keep_alive)
     cdef take_body(self, bytes body)

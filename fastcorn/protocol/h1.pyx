@@ -435,21 +435,13 @@ cdef class H1Connection(Stream):
         """
         cdef SimpleHead head
         cdef const char* p = PyBytes_AS_STRING(data) + pos
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data) - pos, used, size, i
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data) - pos, used, i
         if not scan_simple_head(p, n, &head):
             return 0
         used = head.length
         if head.content_length > 0:
             if head.content_length > SIMPLE_BODY_LIMIT or n - used < head.content_length:
                 return 0  # a body still to come is llhttp's to frame
-        # The head's size as on_url and on_header count it: a head past the limit is
-        # refused by llhttp's path, with its 431.
-        size = head.target_end - head.method_end - 1
-        for i in range(head.fields):
-            size += (head.name_end[i] - head.name_start[i]
-                     + head.value_end[i] - head.value_start[i] + 4)
-        if size > self.state.limit_request_head:
-            return 0
         method = common_method(p, head.method_end)
         if method is None:
             method = METHODS[PyBytes_FromStringAndSize(p, head.method_end)]
@@ -459,9 +451,8 @@ cdef class H1Connection(Stream):
             self.scanned_method = method
             self.scanned_version = V_11 if head.version == VERSION_11 else V_10
             self.simple_line = (method, self.scanned_version)
-            self.url = PyBytes_FromStringAndSize(p + head.method_end + 1,
-                                                 head.target_end - head.method_end - 1)
-            self.head_size = PyBytes_GET_SIZE(self.url)
+            self.take_url(PyBytes_FromStringAndSize(p + head.method_end + 1,
+                                                    head.target_end - head.method_end - 1))
             for i in range(head.fields):
                 self.take_header(
                     PyBytes_FromStringAndSize(p + head.name_start[i],
@@ -596,13 +587,8 @@ cdef class H1Connection(Stream):
             self.begin_message()
 
     def on_url(self, bytes url):
-        if self.synthetic:
-            return
-        self.head_size += PyBytes_GET_SIZE(url)
-        if self.head_size > self.state.limit_request_head:
-            self.error_status = 431
-            raise ProtocolError(431)
-        self.url = url if not self.url else self.url + url
+        if not self.synthetic:
+            self.take_url(url)
 
     def on_header(self, bytes name, bytes value):
         if not self.synthetic:
@@ -640,6 +626,14 @@ cdef class H1Connection(Stream):
         self.framing_bytes = 0
         if self.cycle is None:
             self.arm_timer(TIMER_HEAD, self.state.timeout_request_head)
+
+    cdef take_url(self, bytes url):
+        """The request target, or (from llhttp) the next piece of it."""
+        self.head_size += PyBytes_GET_SIZE(url)
+        if self.head_size > self.state.limit_request_head:
+            self.error_status = 431
+            raise ProtocolError(431)
+        self.url = url if not self.url else self.url + url
 
     cdef take_header(self, bytes name, bytes value):
         cdef Py_ssize_t n
